@@ -1,0 +1,5 @@
+import sys
+
+from inference_backend.cli import main
+
+sys.exit(main())

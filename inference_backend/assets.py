@@ -1,0 +1,77 @@
+"""Bundled model weights: each ``NAME.pt`` comes with a card ``NAME.json`` holding its SHA-256.
+
+Weights are verified before they are loaded, so a truncated or tampered file is refused with
+a clear message instead of producing silent garbage. Nothing is ever downloaded. Extra
+models (fine-tuned or imported by a user) live in ``$MRISR_MODELS_DIR`` (default
+``~/.mrisr/models``) with the same layout.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from inference_backend.errors import AssetError
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "models"
+
+
+def user_models_dir() -> Path:
+    return Path(os.environ.get("MRISR_MODELS_DIR", Path.home() / ".mrisr" / "models"))
+
+
+def model_dirs() -> list[Path]:
+    return [user_models_dir(), BUNDLED_DIR]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_model(name: str) -> tuple[Path, Path] | None:
+    """(weights, card) of the first directory holding both, user models first."""
+    for directory in model_dirs():
+        weights, card = directory / f"{name}.pt", directory / f"{name}.json"
+        if weights.is_file() and card.is_file():
+            return weights, card
+    return None
+
+
+def model_available(name: str) -> bool:
+    return find_model(name) is not None
+
+
+def read_card(card_path: Path) -> dict[str, Any]:
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise AssetError(f"model card {card_path} is unreadable: {error}") from error
+    if not isinstance(card, dict) or "sha256" not in card:
+        raise AssetError(f"model card {card_path} has no sha256 field")
+    return card
+
+
+def verified_model(name: str) -> tuple[Path, dict[str, Any]]:
+    """Path of the weights and their card, after checking the SHA-256 of the weights."""
+    found = find_model(name)
+    if found is None:
+        searched = ", ".join(str(d) for d in model_dirs())
+        raise AssetError(
+            f"model {name!r} is not installed (looked for {name}.pt and {name}.json in {searched}); "
+            "reinstall the extension or train it with the command in its model card"
+        )
+    weights, card_path = found
+    card = read_card(card_path)
+    actual = sha256_of(weights)
+    if actual != card["sha256"]:
+        raise AssetError(
+            f"model {name!r} failed its integrity check: {weights} has SHA-256 {actual[:12]}..., "
+            f"its card expects {str(card['sha256'])[:12]}...; the file is damaged or was replaced"
+        )
+    return weights, card

@@ -1,0 +1,71 @@
+"""Evaluation cases: a high-resolution reference, its simulated acquisition, and the factors
+that bring the acquisition back onto the reference grid exactly."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from inference_backend.degradation import (
+    AxisOperator,
+    SeparableOperator,
+    crop_to_multiple,
+    kspace_truncation_matrix,
+    lr_grid,
+    slice_profile_matrix,
+)
+from inference_backend.metrics import head_mask, image_metrics
+from inference_backend.volume import Volume
+
+
+@dataclass
+class Case:
+    name: str
+    description: str
+    reference: Volume  # HR, cropped so each axis is a multiple of its factor
+    degraded: Volume  # the simulated low-resolution acquisition, on its exact grid
+    factors: tuple[int, int, int]  # --scale that maps `degraded` onto `reference.grid`
+    coarse_axes: tuple[int, ...]
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        return head_mask(self.reference.array)
+
+    def score(self, estimate: np.ndarray) -> dict[str, float]:
+        """PSNR / SSIM / GMSD of an estimate on the reference grid, inside the head mask."""
+        return image_metrics(self.reference.array, estimate, self.mask)
+
+
+def degrade(reference: Volume, operator: SeparableOperator, factors: tuple[int, int, int]) -> Volume:
+    """Apply a separable forward model to a volume; the result carries the LR grid."""
+    array = operator(torch.from_numpy(reference.array.astype(np.float64))).float().numpy()
+    return Volume(np.ascontiguousarray(array), lr_grid(reference.grid, factors))
+
+
+def through_plane_case(name: str, volume: Volume, factor: int, axis: int = 2, profile: str = "gaussian") -> Case:
+    """Thick slices along ``axis``: slice profile of FWHM = spacing, no gap (a 2D multi-slice scan)."""
+    factors = tuple(factor if a == axis else 1 for a in range(3))
+    reference = crop_to_multiple(volume, factors)
+    matrix = slice_profile_matrix(reference.grid.size[axis], factor, profile)
+    degraded = degrade(reference, SeparableOperator([AxisOperator(axis, matrix)], ndim=3), factors)
+    thickness = reference.grid.spacing[axis] * factor
+    return Case(
+        name,
+        f"through-plane x{factor}: {thickness:g} mm {profile} slices along {'xyz'[axis]}",
+        reference,
+        degraded,
+        factors,
+        (axis,),
+    )
+
+
+def in_plane_case(name: str, volume: Volume, factor: int, slice_axis: int = 2) -> Case:
+    """k-space truncation by ``factor`` along both in-plane axes (a coarser acquisition matrix)."""
+    axes = tuple(a for a in range(3) if a != slice_axis)
+    factors = tuple(factor if a in axes else 1 for a in range(3))
+    reference = crop_to_multiple(volume, factors)
+    operators = [AxisOperator(a, kspace_truncation_matrix(reference.grid.size[a], factor)) for a in axes]
+    degraded = degrade(reference, SeparableOperator(operators, ndim=3), factors)
+    return Case(name, f"in-plane x{factor}: k-space truncation in {'xyz'[axes[0]]}{'xyz'[axes[1]]}", reference, degraded, factors, axes)

@@ -1,0 +1,40 @@
+"""Where the data lives: the MNI152 template inside the nilearn wheel (always there) and the
+development data in ``../shared/data`` (only on developer and CI machines)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+from inference_backend.errors import InputError
+from inference_backend.io import read_volume
+from inference_backend.volume import Volume
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MNI152_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+
+
+def package_data_file(package: str, relative: str) -> Path:
+    """A data file shipped inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise InputError(f"the {package} package is not installed; run the README's setup command")
+    return Path(spec.origin).parent / relative
+
+
+def mni152_path() -> Path:
+    """The MNI ICBM152 2009a T1 template, 1 mm, 197x233x189, as bundled by nilearn."""
+    return package_data_file("nilearn", f"datasets/data/{MNI152_FILE}")
+
+
+def load_mni152() -> Volume:
+    volume = read_volume(mni152_path())
+    return volume.with_array(volume.array.astype(np.float32))
+
+
+def shared_data_dir() -> Path | None:
+    """``$MRISR_SHARED_DATA`` or ``../shared/data`` beside the repository, if present."""
+    candidate = Path(os.environ.get("MRISR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    return candidate if candidate.is_dir() else None

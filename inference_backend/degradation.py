@@ -1,0 +1,183 @@
+"""Forward (degradation) models: how a low-resolution MR image arises from the true one.
+
+Every linear degradation here acts on each image axis separately, so it is held as one
+matrix per axis (``n_lr x n_hr``) and applied with a tensor contraction, batched, on CPU or
+GPU; the adjoint is the transposed matrices. Posterior-sampling methods (SRMRI, MSP-SR,
+InverseSR) take gradients through these same operators.
+
+Sampling geometry: low-resolution sample ``j`` of an axis with factor ``f`` sits at
+high-resolution index ``(j + 0.5) f - 0.5``: the LR voxel covers exactly the ``f`` HR voxels
+it replaces (the grids of :meth:`Grid.with_spacing`). The HR axis is cropped to a multiple
+of ``f`` first (:func:`crop_to_multiple`).
+
+Physics of the families:
+
+* **thick slices** (through-plane): slice ``j`` integrates the tissue weighted by the slice
+  profile centred on it. ``gaussian`` (FWHM = thickness), ``box`` (ideal rectangle) and
+  ``sinc`` (the band-limited rectangle excited by a truncated-sinc RF pulse, time-bandwidth 4:
+  rounded edges with Gibbs ripples). Slice spacing ``f`` = thickness + gap.
+* **k-space truncation** (in-plane): a coarser acquisition matrix over the same field of view
+  keeps only the central ``n / f`` spatial frequencies (a sinc point-spread function).
+  Optional partial Fourier keeps a fraction of one half of k-space, reconstructed by
+  zero-filling (magnitude image: not linear).
+* **Gaussian blur + decimation** and **anti-aliased bicubic** resizing: the usual image-
+  processing models (bicubic is PyTorch's, as in SR3 / SRMRI).
+* **slice masking**: keep one slice in ``n`` (thin slices with gaps: slice imputation).
+* **Rician noise** and a smooth multiplicative **bias field**: the non-linear nuisances.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy.special import sici
+
+from inference_backend.volume import Grid, Volume
+
+PROFILES = ("gaussian", "box", "sinc")
+SINC_TIME_BANDWIDTH = 4.0
+
+
+def crop_to_multiple(volume: Volume, factors: tuple[int, int, int]) -> Volume:
+    """Drop trailing voxels so each axis is a multiple of its factor (the grid origin is kept)."""
+    return volume.crop((0, 0, 0), tuple(n - n % f for n, f in zip(volume.grid.size, factors)))
+
+
+def lr_grid(hr: Grid, factors: tuple[int, int, int]) -> Grid:
+    """The grid of the low-resolution acquisition (HR size must be a multiple of the factors)."""
+    if any(n % f for n, f in zip(hr.size, factors)):
+        raise ValueError(f"HR size {hr.size} is not a multiple of {factors}; crop_to_multiple first")
+    return hr.with_spacing(tuple(s * f for s, f in zip(hr.spacing, factors)))
+
+
+def _profile(offsets: np.ndarray, profile: str, thickness: float) -> np.ndarray:
+    """Slice sensitivity at ``offsets`` (HR voxels) from the slice centre."""
+    if profile == "gaussian":
+        sigma = thickness / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+        return np.exp(-0.5 * (offsets / sigma) ** 2)
+    if profile == "box":
+        return (np.abs(offsets) <= thickness / 2.0).astype(float)
+    if profile == "sinc":
+        # rect(z / thickness) low-passed at the RF pulse's bandwidth: (Si(a(u+1/2)) - Si(a(u-1/2))) / pi
+        scale = math.pi * SINC_TIME_BANDWIDTH / 2.0
+        u = offsets / thickness
+        return (sici(scale * (u + 0.5))[0] - sici(scale * (u - 0.5))[0]) / math.pi
+    raise ValueError(f"unknown slice profile {profile!r}; one of {PROFILES}")
+
+
+@lru_cache(maxsize=256)
+def slice_profile_matrix(n: int, factor: int, profile: str = "gaussian", thickness: float | None = None) -> np.ndarray:
+    """Thick-slice acquisition along one axis: ``(n // factor) x n``, rows sum to 1.
+
+    ``thickness`` (HR voxels, default ``factor``) is the FWHM for ``gaussian``; the gap is
+    ``factor - thickness``. Each HR voxel's weight is the profile integrated over the voxel.
+    """
+    thickness = float(factor if thickness is None else thickness)
+    centres = (np.arange(n // factor) + 0.5) * factor - 0.5
+    sub = (np.arange(16) + 0.5) / 16 - 0.5  # 16-point integration across each HR voxel
+    positions = np.arange(n)[None, :, None] + sub[None, None, :]
+    weights = _profile(positions - centres[:, None, None], profile, thickness).mean(axis=2)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=256)
+def kspace_truncation_matrix(n: int, factor: int) -> np.ndarray:
+    """Keep the central ``n // factor`` frequencies: ``(n // factor) x n``, DC gain 1.
+
+    A linear phase ramp moves the samples by half an LR voxel minus half an HR voxel so they
+    sit at the centres ``(j + 0.5) f - 0.5``; the real part is taken (the exact magnitude of
+    a real object, up to the Nyquist bin).
+    """
+    m = n // factor
+    freqs = np.fft.fftfreq(n)  # cycles per HR voxel
+    keep = np.fft.fftfreq(m) * m / n  # the m lowest frequencies, in HR cycles per voxel
+    columns = np.fft.fft(np.eye(n), axis=0)  # spectra of unit impulses
+    index = np.rint(keep * n).astype(int) % n
+    shift = np.exp(2j * np.pi * freqs[index] * (factor - 1) / 2.0)  # sample at (j+0.5)f-0.5, not j f
+    spectra = columns[index] * shift[:, None]
+    return np.real(np.fft.ifft(spectra, axis=0)) * m / n
+
+
+@lru_cache(maxsize=256)
+def bicubic_matrix(n: int, factor: int) -> np.ndarray:
+    """Anti-aliased bicubic down-sampling by ``factor`` (PyTorch's kernel): ``(n // factor) x n``."""
+    identity = torch.eye(n, dtype=torch.float64)[:, None, :, None].repeat(1, 1, 1, 4)
+    out = torch.nn.functional.interpolate(identity, size=(n // factor, 4), mode="bicubic", antialias=True)
+    return out[:, 0, :, 0].T.numpy()
+
+
+def slice_mask_matrix(n: int, keep_every: int, offset: int = 0) -> np.ndarray:
+    """Keep HR slices ``offset, offset + keep_every, ...``: a selection matrix."""
+    return np.eye(n)[offset::keep_every]
+
+
+@dataclass(frozen=True)
+class AxisOperator:
+    """A linear map along one image axis: ``matrix`` is ``n_out x n_in``."""
+
+    axis: int
+    matrix: np.ndarray
+
+
+class SeparableOperator:
+    """Product of per-axis linear maps, applied to the last ``ndim`` dims of a torch tensor.
+
+    ``ndim`` is 3 for volumes (..., X, Y, Z) and 2 for slices (..., H, W); ``axis`` counts
+    within those dims.
+    """
+
+    def __init__(self, axis_operators: list[AxisOperator], ndim: int) -> None:
+        self.axis_operators = list(axis_operators)
+        self.ndim = ndim
+        self._cache: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = {}
+
+    def _matrix(self, index: int, like: torch.Tensor, transpose: bool) -> torch.Tensor:
+        key = (index, like.device, like.dtype)
+        if key not in self._cache:
+            self._cache[key] = torch.as_tensor(self.axis_operators[index].matrix, dtype=like.dtype, device=like.device)
+        matrix = self._cache[key]
+        return matrix.T if transpose else matrix
+
+    def _apply(self, x: torch.Tensor, transpose: bool) -> torch.Tensor:
+        order = range(len(self.axis_operators))
+        for index in reversed(order) if transpose else order:
+            dim = x.ndim - self.ndim + self.axis_operators[index].axis
+            x = torch.movedim(torch.tensordot(x, self._matrix(index, x, transpose), dims=([dim], [1])), -1, dim)
+        return x
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply(x, transpose=False)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return self._apply(y, transpose=True)
+
+
+def rician_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Magnitude of the signal plus complex Gaussian noise of std ``sigma`` per channel."""
+    real = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    imaginary = sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return torch.sqrt(real**2 + imaginary**2)
+
+
+def bias_field(
+    shape: tuple[int, ...], strength: float, generator: torch.Generator | None = None, control_points: int = 4
+) -> torch.Tensor:
+    """A smooth multiplicative field ``exp(g)``, g a random coarse grid up-sampled (cubic)."""
+    coarse = torch.randn((1, 1, *([control_points] * len(shape))), generator=generator) * strength
+    mode = "bicubic" if len(shape) == 2 else "trilinear"
+    smooth = torch.nn.functional.interpolate(coarse, size=shape, mode=mode, align_corners=True)
+    return torch.exp(smooth[0, 0])
+
+
+def partial_fourier(x: torch.Tensor, dim: int, fraction: float) -> torch.Tensor:
+    """Zero-filled partial-Fourier reconstruction along ``dim`` (keeps ``fraction`` of k-space)."""
+    n = x.shape[dim]
+    spectrum = torch.fft.fftshift(torch.fft.fft(x, dim=dim), dim=dim)
+    keep = torch.arange(n, device=x.device) < math.ceil(fraction * n)
+    shape = [1] * x.ndim
+    shape[dim] = n
+    spectrum = spectrum * keep.reshape(shape)
+    return torch.abs(torch.fft.ifft(torch.fft.ifftshift(spectrum, dim=dim), dim=dim))

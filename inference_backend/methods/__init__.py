@@ -1,0 +1,1 @@
+"""Super-resolution methods; each is declared in :mod:`inference_backend.registry`."""

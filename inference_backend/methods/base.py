@@ -1,0 +1,43 @@
+"""What a method receives and returns: the contract between the pipeline and every method."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inference_backend.progress import Progress
+from inference_backend.volume import Grid, Volume
+
+
+@dataclass
+class MethodRequest:
+    """One super-resolution job: the LR volume (float32), the HR grid, and how to run."""
+
+    volume: Volume
+    target: Grid
+    options: dict[str, Any]
+    progress: Progress
+    samples: int = 1
+    seed: int = 0
+    device: str = "cpu"
+    keep_samples: bool = False  # return every sample (for calibration metrics), not only mean/variance
+
+
+@dataclass
+class ModelInfo:
+    """Identity of the weights a result came from (for reports and reproducibility)."""
+
+    name: str
+    sha256: str
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MethodResult:
+    """The HR estimate (the mean over samples) and, for stochastic methods, the variance."""
+
+    volume: Volume
+    variance: Volume | None = None
+    model: ModelInfo | None = None
+    samples: np.ndarray | None = None  # (samples, X, Y, Z) when the request kept them

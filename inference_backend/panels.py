@@ -1,0 +1,53 @@
+"""PNG panels that show results to people: one row of images, same window for the images."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Tile:
+    """One image of a panel, with its title, colour map and display window."""
+
+    title: str
+    image: np.ndarray
+    cmap: str = "gray"
+    vmin: float | None = None
+    vmax: float | None = None
+    aspect: float = 1.0  # pixel height / width in mm, so anisotropic slices look right
+
+
+def central_slice(volume: np.ndarray, axis: int, index: int | None = None) -> np.ndarray:
+    """The slice through the middle (or ``index``) along ``axis``, rotated for display."""
+    index = volume.shape[axis] // 2 if index is None else index
+    return np.rot90(np.take(volume, index, axis=axis))
+
+
+def save_panel(path: str | os.PathLike, rows: list[list[Tile | None]], suptitle: str = "") -> None:
+    """A grid of tiles (``None`` leaves a cell empty), written as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(row) for row in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(3.0 * columns, 3.3 * len(rows)), squeeze=False)
+    for row_axes, row in zip(axes, rows):
+        for index, axis in enumerate(row_axes):
+            axis.axis("off")
+            tile = row[index] if index < len(row) else None
+            if tile is None:
+                continue
+            shown = axis.imshow(
+                tile.image, cmap=tile.cmap, vmin=tile.vmin, vmax=tile.vmax, aspect=tile.aspect, interpolation="nearest"
+            )
+            axis.set_title(tile.title, fontsize=9)
+            if tile.cmap != "gray":
+                figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.02)
+    if suptitle:
+        figure.suptitle(suptitle, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

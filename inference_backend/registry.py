@@ -1,0 +1,116 @@
+"""The method registry: what each method is, needs and accepts, without importing it.
+
+The command line, the benchmark and the Slicer module all list methods from here. A method's
+code (and torch) is imported only when it runs: :attr:`MethodSpec.entry` names it.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from inference_backend.errors import InputError
+
+if TYPE_CHECKING:
+    from inference_backend.methods.base import MethodRequest, MethodResult
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One method option; its type is the type of ``default``."""
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def parse(self, value: Any) -> Any:
+        """Convert (from text, for the CLI) and validate; errors name the option."""
+        kind = type(self.default)
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(value)
+                parsed: Any = value.lower() in {"true", "1", "yes"}
+            else:
+                parsed = kind(value)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"option {self.name}: expected {kind.__name__}, got {value!r}") from error
+        if self.choices is not None and parsed not in self.choices:
+            raise InputError(f"option {self.name}: {parsed!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.minimum is not None and parsed < self.minimum:
+            raise InputError(f"option {self.name}: {parsed} is below the minimum {self.minimum}")
+        if self.maximum is not None and parsed > self.maximum:
+            raise InputError(f"option {self.name}: {parsed} is above the maximum {self.maximum}")
+        return parsed
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A super-resolution method as users and programs see it."""
+
+    name: str
+    summary: str
+    entry: str  # "module:function" taking a MethodRequest and returning a MethodResult
+    options: tuple[OptionSpec, ...] = ()
+    stochastic: bool = False  # several samples give a mean and a per-voxel variance
+    weights: tuple[str, ...] = ()  # model names under inference_backend/models/
+    needs_lesion_mask: bool = False
+    expected_time: str = ""  # for a 181x217x181 volume, shown in the Slicer panel
+    paper: str = ""  # citation shown by `mrisr methods` and the Slicer panel
+
+    def assets_present(self) -> bool:
+        from inference_backend.assets import model_available
+
+        return all(model_available(name) for name in self.weights)
+
+    def parse_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Defaults overridden by ``given``; unknown names are refused."""
+        known = {option.name: option for option in self.options}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise InputError(
+                f"method {self.name} has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}"
+            )
+        return {name: option.parse(given[name]) if name in given else option.default for name, option in known.items()}
+
+    def runner(self) -> Callable[["MethodRequest"], "MethodResult"]:
+        module_name, function_name = self.entry.split(":")
+        return getattr(importlib.import_module(module_name), function_name)
+
+
+INTERPOLATION_KINDS = ("linear", "bspline", "lanczos")
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec(
+            name="interpolation",
+            summary="Classical interpolation (linear, cubic B-spline or Lanczos windowed sinc): the baseline.",
+            entry="inference_backend.methods.interpolation:run",
+            options=(OptionSpec("kind", "bspline", "interpolation kernel", choices=INTERPOLATION_KINDS),),
+            expected_time="CPU ~2 s, no GPU needed",
+        ),
+    )
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise InputError(f"unknown method {name!r}; available: {', '.join(METHODS)}") from None
+
+
+def parse_method_options(pairs: list[str]) -> dict[str, str]:
+    """``["kind=linear", "steps=4"]`` -> {"kind": "linear", "steps": "4"} (CLI ``--opt``)."""
+    options = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--opt expects NAME=VALUE, got {pair!r}")
+        options[name.strip()] = value.strip()
+    return options
