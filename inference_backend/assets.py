@@ -75,3 +75,15 @@ def verified_model(name: str) -> tuple[Path, dict[str, Any]]:
             f"its card expects {str(card['sha256'])[:12]}...; the file is damaged or was replaced"
         )
     return weights, card
+
+
+def load_checkpoint(name: str, device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(checkpoint, card) of a verified model; tensors only (``weights_only``: no code runs)."""
+    import torch
+
+    weights, card = verified_model(name)
+    try:
+        checkpoint = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise AssetError(f"model {name!r} ({weights}) could not be loaded: {error}") from error
+    return checkpoint, card

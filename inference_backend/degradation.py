@@ -68,7 +68,7 @@ def _profile(offsets: np.ndarray, profile: str, thickness: float) -> np.ndarray:
     raise ValueError(f"unknown slice profile {profile!r}; one of {PROFILES}")
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
 def slice_profile_matrix(n: int, factor: int, profile: str = "gaussian", thickness: float | None = None) -> np.ndarray:
     """Thick-slice acquisition along one axis: ``(n // factor) x n``, rows sum to 1.
 

@@ -94,6 +94,19 @@ METHODS: dict[str, MethodSpec] = {
             options=(OptionSpec("kind", "bspline", "interpolation kernel", choices=INTERPOLATION_KINDS),),
             expected_time="CPU ~2 s, no GPU needed",
         ),
+        MethodSpec(
+            name="res-srdiff",
+            summary="Res-SRDiff: 4-step residual-shifting diffusion from the up-sampled scan; samples give a variance map.",
+            entry="inference_backend.methods.res_srdiff:run",
+            options=(
+                OptionSpec("model", "res-srdiff", "model name (bundled, or in the user models folder)"),
+                OptionSpec("batch_size", 8, "slices per network call", minimum=1, maximum=256),
+            ),
+            stochastic=True,
+            weights=("res-srdiff",),
+            expected_time="CPU ~60-90 s per sample (2 cores); GPU a few seconds",
+            paper="Safari et al., Res-SRDiff: residual shifting diffusion for MRI super-resolution (2025)",
+        ),
     )
 }
 

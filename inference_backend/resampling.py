@@ -5,6 +5,8 @@ onto the HR grid.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -59,3 +61,16 @@ def resample(volume: Volume, grid: Grid, kind: str = "bspline", progress: Progre
 def _padded_by_edge(image: sitk.Image, pad: int = 2) -> sitk.Image:
     """Replicate the border so interpolation near the FOV edge sees data, not zeros."""
     return sitk.ZeroFluxNeumannPad(image, [pad] * 3, [pad] * 3)
+
+
+@lru_cache(maxsize=256)
+def bspline_upsampling_matrix(n_low: int, factor: int) -> np.ndarray:
+    """The ``(n_low * factor) x n_low`` matrix of :func:`resample`'s B-spline along one axis.
+
+    Training pairs are up-sampled with exactly what inference uses: resampling is separable,
+    so resampling a stack of unit impulses along one axis gives the operator's columns.
+    """
+    impulses = np.repeat(np.eye(n_low, dtype=np.float32)[:, :, None], 2, axis=2)
+    coarse = Grid((n_low, n_low, 2), (float(factor), 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    fine = coarse.with_spacing((1.0, 1.0, 1.0))
+    return resample(Volume(impulses, coarse), fine, "bspline").array[:, :, 0].astype(np.float64)

@@ -1,0 +1,121 @@
+"""Res-SRDiff: the schedule and posterior against closed forms, the sampler, the method end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_volume
+from inference_backend.errors import AssetError
+from inference_backend.methods.res_srdiff import ResSRDiffNet
+from inference_backend.methods.sample_statistics import SampleStatistics
+from inference_backend.pipeline import JobOptions, process
+from inference_backend.residual_shift import ResidualShiftSchedule
+from inference_backend.target import target_grid
+from inference_backend.training.common import export_model
+
+SCHEDULE = ResidualShiftSchedule()
+
+
+def test_schedule_matches_the_reference_values():
+    """kappa 2, p 0.3, m 0.2, T 4: sqrt(eta) = 0.1 * 9.9^(((t-1)/3)^0.3)."""
+    expected = [0.1 * 9.9 ** (((t - 1) / 3) ** 0.3) for t in range(1, 5)]
+    np.testing.assert_allclose(SCHEDULE.sqrt_eta, expected, rtol=1e-12)
+    np.testing.assert_allclose(SCHEDULE.sqrt_eta, [0.100, 0.520, 0.761, 0.990], atol=1e-3)
+    assert SCHEDULE.kappa * SCHEDULE.sqrt_eta[0] == pytest.approx(0.2)
+    np.testing.assert_allclose(np.cumsum(SCHEDULE.alpha), SCHEDULE.eta)
+
+
+def test_forward_marginal_moments():
+    x0, y = torch.full((20000, 1), 0.3, dtype=torch.float64), torch.full((20000, 1), -0.5, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(4):
+        index = torch.full((20000,), step)
+        x_t = SCHEDULE.q_sample(x0, y, index, torch.randn(x0.shape, generator=generator, dtype=torch.float64))
+        eta = SCHEDULE.eta[step]
+        assert float(x_t.mean()) == pytest.approx(0.3 + eta * (-0.8), abs=0.03)
+        assert float(x_t.std()) == pytest.approx(2.0 * np.sqrt(eta), rel=0.03)
+
+
+def test_posterior_is_the_gaussian_conditional_of_the_forward_chain():
+    """Closed form: q(x_{t-1}|x_t,x0) from q(x_t|x_{t-1}) = N(x_{t-1} + alpha_t (y - x0), kappa^2 alpha_t)
+    and q(x_{t-1}|x0); compare mean and variance with Bayes' rule for Gaussians."""
+    x0, y, x_t = torch.tensor([[0.2]]), torch.tensor([[0.9]]), torch.tensor([[0.4]])
+    for step in range(1, 4):
+        index = torch.tensor([step])
+        eta, eta_prev, alpha, kappa = SCHEDULE.eta[step], SCHEDULE.eta[step - 1], SCHEDULE.alpha[step], SCHEDULE.kappa
+        prior_mean, prior_var = 0.2 + eta_prev * 0.7, kappa**2 * eta_prev
+        likelihood_var = kappa**2 * alpha
+        observed = 0.4 - alpha * 0.7  # x_t minus the drift of the transition
+        var = 1 / (1 / prior_var + 1 / likelihood_var)
+        mean = var * (prior_mean / prior_var + observed / likelihood_var)
+        got_mean, got_var = SCHEDULE.posterior(x_t, x0, index)
+        assert float(got_mean) == pytest.approx(mean, rel=1e-6)
+        assert float(got_var) == pytest.approx(var, rel=1e-6)
+    mean, var = SCHEDULE.posterior(x_t, x0, torch.tensor([0]))
+    assert float(mean) == pytest.approx(0.2) and float(var) == 0.0  # last step returns x0
+
+
+def test_sampler_with_a_perfect_predictor_returns_x0_and_calls_it_four_times():
+    x0 = torch.randn(3, 1, 8, 8)
+    calls = []
+
+    def oracle(x_t, y, index):
+        calls.append(int(index[0]))
+        return x0
+
+    out = SCHEDULE.sample(oracle, torch.zeros_like(x0), torch.Generator().manual_seed(1))
+    assert calls == [3, 2, 1, 0]
+    torch.testing.assert_close(out, x0)
+
+
+def test_sample_statistics_match_numpy():
+    samples = np.random.default_rng(0).normal(size=(5, 3, 4, 2))
+    statistics = SampleStatistics(keep_samples=True)
+    for sample in samples:
+        statistics.add(sample)
+    np.testing.assert_allclose(statistics.mean, samples.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(statistics.variance, samples.var(0, ddof=1), rtol=1e-4)
+    assert statistics.samples.shape == samples.shape
+
+
+@pytest.fixture
+def tiny_model(tmp_path, monkeypatch):
+    """An untrained tiny Res-SRDiff exported to a user models folder, as a user model would be."""
+    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path / "models"))
+    torch.manual_seed(0)
+    net = ResSRDiffNet(SCHEDULE, {"channels": (8, 16), "blocks_per_level": 1})
+    with torch.no_grad():
+        net.unet.head[2].weight.normal_(0, 0.01)  # not the zero map, so samples differ
+    export_model("tiny-res-srdiff", net.checkpoint(), {"method": "res-srdiff"}, tmp_path / "models")
+    return tmp_path / "models"
+
+
+def test_method_runs_end_to_end_with_samples_and_variance(tiny_model):
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+    options = JobOptions(method="res-srdiff", method_options={"model": "tiny-res-srdiff"}, scale=(1, 1, 3), samples=3, seed=4, device="cpu", keep_samples=True)
+    outputs = process(volume, options)
+    assert outputs.sr.grid.matches(target_grid(volume.grid, scale=(1, 1, 3)), tolerance_mm=1e-9)
+    assert outputs.variance is not None and outputs.variance.array.min() >= 0 and outputs.variance.array.max() > 0
+    assert outputs.samples.shape == (3, 12, 10, 18)
+    assert outputs.report["model"]["name"] == "tiny-res-srdiff" and len(outputs.report["model"]["sha256"]) == 64
+    again = process(volume, options)
+    np.testing.assert_array_equal(outputs.sr.array, again.sr.array)  # seeded
+
+
+def test_tampered_weights_are_refused(tiny_model):
+    weights = tiny_model / "tiny-res-srdiff.pt"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+    with pytest.raises(AssetError, match="integrity"):
+        process(volume, JobOptions(method="res-srdiff", method_options={"model": "tiny-res-srdiff"}, scale=(1, 1, 3), device="cpu"))
+
+
+def test_missing_weights_are_reported(tiny_model):
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+    with pytest.raises(AssetError, match="not installed"):
+        process(volume, JobOptions(method="res-srdiff", method_options={"model": "absent"}, scale=(1, 1, 3), device="cpu"))
+    card = json.loads((tiny_model / "tiny-res-srdiff.json").read_text())
+    assert card["sha256"] and card["size_mb"] > 0

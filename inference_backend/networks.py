@@ -1,0 +1,92 @@
+"""A compact time-conditioned 2D UNet sized for CPU inference of few-step diffusion.
+
+Measured against MONAI's DiffusionModelUNet on the 2-core CPU (see the Res-SRDiff model
+card): MONAI's always-on mid-block self-attention and full-resolution ResBlocks cost
+0.2-1.8 s per 224x192 slice, too slow for 4 steps x 400 slices in 90 s. This UNet starts
+with a pixel-unshuffle (space-to-depth by 2), so no convolution runs at full resolution,
+has no attention, and conditions every ResBlock on the diffusion time through a learned
+scale and shift (FiLM), as in the DDPM/ADM UNets.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) time steps, as in DDPM."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * frequencies[None]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice, with a time-dependent scale and shift between."""
+
+    def __init__(self, in_channels: int, out_channels: int, time_dim: int, groups: int = 8) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.time = nn.Linear(time_dim, 2 * out_channels)
+        self.norm2 = nn.GroupNorm(groups, out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(nn.functional.silu(self.norm1(x)))
+        scale, shift = self.time(embedding)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(nn.functional.silu(h))
+
+
+class CompactUNet(nn.Module):
+    """``(B, in_channels, H, W)`` + time ``(B,)`` -> ``(B, out_channels, H, W)``; H, W multiples of 16."""
+
+    def __init__(
+        self, in_channels: int = 2, out_channels: int = 1, channels: tuple[int, ...] = (48, 96, 192), blocks_per_level: int = 1
+    ) -> None:
+        super().__init__()
+        time_dim = 4 * channels[0]
+        self.config = {"in_channels": in_channels, "out_channels": out_channels, "channels": list(channels), "blocks_per_level": blocks_per_level}
+        self.time_mlp = nn.Sequential(nn.Linear(channels[0], time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+        self.channels = channels
+        self.stem = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(4 * in_channels, channels[0], 3, padding=1))
+        self.down_blocks = nn.ModuleList()
+        self.downsamplers = nn.ModuleList()
+        for level, width in enumerate(channels):
+            previous = channels[max(level - 1, 0)]
+            blocks = [ResBlock(previous if i == 0 else width, width, time_dim) for i in range(blocks_per_level)]
+            self.down_blocks.append(nn.ModuleList(blocks))
+            if level < len(channels) - 1:
+                self.downsamplers.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
+        self.middle = ResBlock(channels[-1], channels[-1], time_dim)
+        self.up_blocks = nn.ModuleList()
+        self.upsamplers = nn.ModuleList()
+        for level in reversed(range(len(channels) - 1)):
+            self.upsamplers.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels[level + 1], channels[level], 3, padding=1)))
+            self.up_blocks.append(ResBlock(2 * channels[level], channels[level], time_dim))
+        self.head = nn.Sequential(
+            nn.GroupNorm(8, channels[0]), nn.SiLU(), nn.Conv2d(channels[0], 4 * out_channels, 3, padding=1), nn.PixelShuffle(2)
+        )
+        nn.init.zeros_(self.head[2].weight)  # start as the zero map: a residual model starts at its input
+        nn.init.zeros_(self.head[2].bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        embedding = self.time_mlp(timestep_embedding(t, self.channels[0]))
+        h = self.stem(x)
+        skips = []
+        for level, blocks in enumerate(self.down_blocks):
+            for block in blocks:
+                h = block(h, embedding)
+            if level < len(self.downsamplers):
+                skips.append(h)
+                h = self.downsamplers[level](h)
+        h = self.middle(h, embedding)
+        for upsample, block in zip(self.upsamplers, self.up_blocks):
+            h = block(torch.cat([upsample(h), skips.pop()], dim=1), embedding)
+        return self.head(h)

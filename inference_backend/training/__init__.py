@@ -1,0 +1,1 @@
+"""Reproducible training of the bundled models (each script: one command, seeded, resumable)."""

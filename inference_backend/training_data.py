@@ -1,0 +1,147 @@
+"""The streaming source of (HR, LR) training pairs shared by every training script.
+
+HR volumes come from the synthetic generator (label maps) and from augmented real scans.
+From each volume, 2D slices along a random axis are degraded by a randomly drawn forward
+model, then up-sampled back onto the HR grid with the same B-spline as inference, so a
+network sees exactly what the slice engine will feed it:
+
+* through-plane (thick slices along the slice's last axis, W): profile gaussian/box/sinc,
+  factor 2-6, slice thickness 80-100% of the spacing (the rest is gap);
+* in-plane (both axes): k-space truncation, anti-aliased bicubic or Gaussian blur +
+  decimation, factor 2-4;
+* Rician noise on the acquisition (0-2% of the intensity range).
+
+Deterministic under a seed (one ``numpy`` generator per worker, seeded from it).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference_backend.degradation import (
+    PROFILES,
+    bicubic_matrix,
+    kspace_truncation_matrix,
+    rician_noise,
+    slice_profile_matrix,
+)
+from inference_backend.io import read_volume
+from inference_backend.resampling import bspline_upsampling_matrix
+from inference_backend.synth import SyntheticBrainGenerator, augment_real
+
+VolumeSource = Callable[[np.random.Generator], np.ndarray]
+TRAINING_SCANS = ("chris_t1", "stroke_T1")  # seg3D_MR (held out) and the MNI templates (benchmark) are never trained on
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """One draw of the forward model for a 2D slice."""
+
+    family: str  # "through-plane" or "in-plane"
+    operator: str  # slice profile, or kspace / bicubic / gaussian
+    factor: int
+    thickness: float  # in HR pixels (through-plane), FWHM for gaussian
+    noise: float  # Rician sigma as a fraction of the [0, 1] intensity range
+
+    def matrix(self, n: int) -> np.ndarray:
+        """The ``(n // factor) x n`` acquisition matrix along one axis."""
+        if self.operator == "kspace":
+            return kspace_truncation_matrix(n, self.factor)
+        if self.operator == "bicubic":
+            return bicubic_matrix(n, self.factor)
+        return slice_profile_matrix(n, self.factor, self.operator, self.thickness)
+
+
+def draw_degradation(
+    rng: np.random.Generator, factors: tuple[int, ...] = (2, 3, 4, 5, 6), in_plane_share: float = 0.3
+) -> Degradation:
+    factor = int(rng.choice(factors))
+    noise = float(rng.uniform(0, 0.02)) if rng.uniform() < 0.7 else 0.0
+    if rng.uniform() < in_plane_share:
+        factor = min(factor, 4)
+        operator = str(rng.choice(["kspace", "bicubic", "gaussian"], p=[0.6, 0.2, 0.2]))
+        return Degradation("in-plane", operator, factor, float(factor), noise)
+    thickness = round(float(factor * rng.uniform(0.8, 1.0)), 1)
+    return Degradation("through-plane", str(rng.choice(PROFILES)), factor, thickness, noise)
+
+
+def degrade_slice(hr: np.ndarray, degradation: Degradation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(HR cropped to a multiple of the factor, its acquisition up-sampled back onto that grid)."""
+    f = degradation.factor
+    axes = (1,) if degradation.family == "through-plane" else (0, 1)
+    crop = tuple(n - n % f if a in axes else n for a, n in enumerate(hr.shape))
+    hr = hr[: crop[0], : crop[1]]
+    low = hr.astype(np.float64)
+    for axis in axes:
+        low = np.moveaxis(np.tensordot(degradation.matrix(hr.shape[axis]), np.moveaxis(low, axis, 0), axes=1), 0, axis)
+    if degradation.noise > 0:
+        unit = torch.from_numpy((low + 1.0) / 2.0)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        low = rician_noise(unit, degradation.noise, generator).numpy() * 2.0 - 1.0
+    for axis in axes:
+        up = bspline_upsampling_matrix(low.shape[axis], f)
+        low = np.moveaxis(np.tensordot(up, np.moveaxis(low, axis, 0), axes=1), 0, axis)
+    return hr.astype(np.float32), low.astype(np.float32)
+
+
+def random_patch(
+    hr: np.ndarray, conditioning: np.ndarray, size: int, rng: np.random.Generator, tries: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` x ``size`` crop (edge-padded if the slice is smaller), preferring tissue."""
+    pad = [(0, max(0, size - n)) for n in hr.shape]
+    hr, conditioning = np.pad(hr, pad, mode="edge"), np.pad(conditioning, pad, mode="edge")
+    for attempt in range(tries):
+        top, left = (int(rng.integers(0, n - size + 1)) for n in hr.shape)
+        patch = hr[top : top + size, left : left + size]
+        if (patch > -0.8).mean() > 0.25 or attempt == tries - 1:
+            return patch, conditioning[top : top + size, left : left + size]
+    raise AssertionError("unreachable")
+
+
+class SlicePairStream(torch.utils.data.IterableDataset):
+    """Endless (HR, conditioning) patch pairs, ``(1, P, P)`` tensors each, normalised to [-1, 1]."""
+
+    def __init__(
+        self,
+        sources: list[tuple[VolumeSource, float]],
+        patch_size: int = 64,
+        slices_per_volume: int = 48,
+        seed: int = 0,
+        factors: tuple[int, ...] = (2, 3, 4, 5, 6),
+    ) -> None:
+        self.sources = [s for s, _ in sources]
+        weights = np.asarray([w for _, w in sources], dtype=float)
+        self.weights = weights / weights.sum()
+        self.patch_size, self.slices_per_volume, self.seed, self.factors = patch_size, slices_per_volume, seed, factors
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, 0 if info is None else info.id])
+        while True:
+            volume = self.sources[rng.choice(len(self.sources), p=self.weights)](rng)
+            for _ in range(self.slices_per_volume):
+                yield self.draw_pair(volume, rng)
+
+    def draw_pair(self, volume: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        axis = int(rng.integers(3))
+        index = int(rng.integers(volume.shape[axis] // 5, volume.shape[axis] * 4 // 5))
+        image = np.take(volume, index, axis=axis)
+        if rng.uniform() < 0.5:
+            image = image.T  # either in-plane axis of the volume may be the coarse one
+        hr, conditioning = degrade_slice(image, draw_degradation(rng, self.factors), rng)
+        hr, conditioning = random_patch(hr, conditioning, self.patch_size, rng)
+        return {"hr": torch.from_numpy(hr.copy())[None], "conditioning": torch.from_numpy(conditioning.copy())[None]}
+
+
+def default_sources(data_dir: Path, synthetic_share: float = 0.5) -> list[tuple[VolumeSource, float]]:
+    """Synthetic label-map brains and the training real scans (never the held-out ones)."""
+    generator = SyntheticBrainGenerator.from_directory(data_dir / "labels")
+    scans = [read_volume(data_dir / "real" / f"{name}.nii.gz").array.astype(np.float32) for name in TRAINING_SCANS]
+    sources: list[tuple[VolumeSource, float]] = [(generator.sample, synthetic_share)]
+    for scan in scans:
+        sources.append((lambda rng, scan=scan: augment_real(scan, rng), (1 - synthetic_share) / len(scans)))
+    return sources
