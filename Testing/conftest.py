@@ -9,6 +9,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "MRISuperResolution"))  # the Slicer module's helper package
 
 from inference_backend.datasets import shared_data_dir  # noqa: E402
 from inference_backend.io import write_volume  # noqa: E402

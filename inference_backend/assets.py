@@ -87,3 +87,42 @@ def load_checkpoint(name: str, device: str = "cpu") -> tuple[dict[str, Any], dic
     except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
         raise AssetError(f"model {name!r} ({weights}) could not be loaded: {error}") from error
     return checkpoint, card
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Cards of every installed model (user models first), each with ``weights`` and ``source``."""
+    models, seen = [], set()
+    for directory, source in ((user_models_dir(), "user"), (BUNDLED_DIR, "bundled")):
+        for card_path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            name = card_path.stem
+            weights = directory / f"{name}.pt"
+            if name in seen or not weights.is_file():
+                continue
+            try:
+                card = read_card(card_path)
+            except AssetError:
+                continue
+            seen.add(name)
+            models.append({**card, "name": name, "weights": str(weights), "source": source})
+    return models
+
+
+def import_model(weights: str | os.PathLike) -> str:
+    """Copy a model (``NAME.pt`` with its card ``NAME.json`` beside it) into the user models
+    folder after checking its SHA-256; returns its name."""
+    import shutil
+
+    weights = Path(weights)
+    card_path = weights.with_suffix(".json")
+    if weights.suffix != ".pt" or not weights.is_file():
+        raise AssetError(f"{weights}: a model is a .pt file")
+    if not card_path.is_file():
+        raise AssetError(f"{weights}: its model card {card_path.name} is missing (it holds the SHA-256)")
+    card = read_card(card_path)
+    if sha256_of(weights) != card["sha256"]:
+        raise AssetError(f"{weights}: the SHA-256 does not match its card; the file is damaged or was replaced")
+    target = user_models_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, target / weights.name)
+    shutil.copyfile(card_path, target / card_path.name)
+    return weights.stem

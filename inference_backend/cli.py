@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed of stochastic methods")
     run.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help="method option (repeatable)")
     run.add_argument("--output-dtype", default="float32", choices=["float32", "input"], help="voxel type of the outputs")
+    run.add_argument("--output-format", default="nii.gz", choices=["nii.gz", "nrrd"], help="file format of the outputs")
     run.add_argument("--max-voxels", type=int, help="refuse outputs larger than this (default 2^28, env MRISR_MAX_VOXELS)")
     add_progress_argument(run)
 
@@ -101,7 +102,7 @@ def command_run(args: argparse.Namespace) -> int:
         max_voxels=args.max_voxels,
     )
     with job_progress(args.progress) as progress:
-        written = run_job(args.input, args.out, options, args.lesion_mask, args.output_dtype, progress)
+        written = run_job(args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format)
     if args.progress != "jsonl":
         for path in written.values():
             print(path)

@@ -151,12 +151,15 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def output_paths(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> dict[str, Path]:
+OUTPUT_FORMATS = ("nii.gz", "nrrd")
+
+
+def output_paths(input_path: str | os.PathLike, out_dir: str | os.PathLike, output_format: str = "nii.gz") -> dict[str, Path]:
     stem, out_dir = volume_stem(input_path), Path(out_dir)
     return {
-        "sr": out_dir / f"{stem}_sr.nii.gz",
-        "variance": out_dir / f"{stem}_variance.nii.gz",
-        "lesion_filled": out_dir / f"{stem}_lesion_filled.nii.gz",
+        "sr": out_dir / f"{stem}_sr.{output_format}",
+        "variance": out_dir / f"{stem}_variance.{output_format}",
+        "lesion_filled": out_dir / f"{stem}_lesion_filled.{output_format}",
         "report": out_dir / "report.json",
     }
 
@@ -168,8 +171,10 @@ def run_job(
     lesion_mask_path: str | os.PathLike | None = None,
     output_dtype: str = "float32",
     progress: Progress | None = None,
+    output_format: str = "nii.gz",
 ) -> dict[str, Path]:
-    """Read, super-resolve, and write ``<name>_sr.nii.gz`` (+ variance, lesion-filled, report.json).
+    """Read, super-resolve, and write ``<name>_sr.nii.gz`` (+ variance, lesion-filled, report.json;
+    or ``.nrrd`` with ``output_format``).
 
     Outputs are first written to a hidden folder inside ``out_dir`` and moved into place only
     when all of them exist, so a failure or cancellation leaves ``out_dir`` as it was.
@@ -179,12 +184,14 @@ def run_job(
     progress = progress or Progress()
     if output_dtype not in {"float32", "input"}:
         raise InputError(f"--output-dtype must be float32 or input; got {output_dtype!r}")
+    if output_format not in OUTPUT_FORMATS:
+        raise InputError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}; got {output_format!r}")
     with progress.stage("read", 0.0, 0.05):
         volume = read_volume(input_path)
         mask = None if lesion_mask_path is None else read_mask(lesion_mask_path, volume.grid)
     with progress.stage("process", 0.05, 0.95):
         outputs = process(volume, options, mask, progress)
-    paths = output_paths(input_path, out_dir)
+    paths = output_paths(input_path, out_dir, output_format)
     if Path(input_path).resolve() in {p.resolve() for p in paths.values()}:
         raise InputError(f"an output would overwrite the input {input_path}; choose another --out folder")
     with progress.stage("write", 0.95, 1.0):

@@ -1,0 +1,183 @@
+"""Two ways to run the backend behind one interface: in Slicer's own Python, or as a
+subprocess in another Python (for instance one with a CUDA build of PyTorch).
+
+``runner.run(request, on_progress, cancel)`` blocks until the job ends and returns a
+:class:`JobResult`; ``on_progress(fraction, stage, message)`` is called as work advances;
+setting ``cancel`` stops the job (in-process: at the next progress report; subprocess: the
+whole process tree is terminated). Failures raise the backend's ``MRISRError`` subclasses,
+whose message is meant for the user.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from MRISuperResolutionLib.backend import ensure_importable
+
+if TYPE_CHECKING:
+    from inference_backend.pipeline import JobOptions
+    from inference_backend.volume import Volume
+
+ProgressCallback = Callable[[float, str, str], None]
+KILL_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class JobRequest:
+    volume: "Volume"
+    options: "JobOptions"
+    lesion_mask: np.ndarray | None = None
+
+
+@dataclass
+class JobResult:
+    sr: "Volume"
+    variance: "Volume | None" = None
+    lesion_filled: "Volume | None" = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class InProcessRunner:
+    """The backend in this Python; cancel is checked at every progress report (between batches)."""
+
+    name = "in-process"
+
+    def run(self, request: JobRequest, on_progress: ProgressCallback, cancel: threading.Event) -> JobResult:
+        ensure_importable()
+        from inference_backend.pipeline import process
+        from inference_backend.progress import Progress
+
+        def watch_cancel(fraction: float, stage: str, message: str) -> None:
+            if cancel.is_set():
+                progress.cancel()
+
+        progress = Progress([watch_cancel, on_progress])
+        if cancel.is_set():
+            progress.cancel()
+        outputs = process(request.volume, request.options, request.lesion_mask, progress)
+        progress.finish()
+        return JobResult(outputs.sr, outputs.variance, outputs.lesion_filled, outputs.report)
+
+
+class SubprocessRunner:
+    """``python -m inference_backend run`` in ``python_executable``; volumes go through
+    temporary NRRD files, progress through ``--progress jsonl`` lines on stdout."""
+
+    name = "subprocess"
+
+    def __init__(self, python_executable: str | None = None, temp_root: str | None = None) -> None:
+        self.python_executable = python_executable or sys.executable
+        self.temp_root = temp_root
+
+    def command(self, request: JobRequest, input_path: Path, mask_path: Path | None, out_dir: Path) -> list[str]:
+        options = request.options
+        command = [self.python_executable, "-m", "inference_backend", "run", str(input_path), "--method", options.method]
+        if options.scale is not None:
+            command += ["--scale", ",".join(repr(float(s)) for s in options.scale)]
+        else:
+            command += ["--spacing", ",".join(repr(float(s)) for s in options.spacing)]
+        command += ["--samples", str(options.samples), "--seed", str(options.seed), "--device", options.device]
+        for name, value in options.method_options.items():
+            command += ["--opt", f"{name}={value}"]
+        if options.max_voxels is not None:
+            command += ["--max-voxels", str(options.max_voxels)]
+        if mask_path is not None:
+            command += ["--lesion-mask", str(mask_path)]
+        return command + ["--out", str(out_dir), "--output-format", "nrrd", "--progress", "jsonl"]
+
+    def run(self, request: JobRequest, on_progress: ProgressCallback, cancel: threading.Event) -> JobResult:
+        root = ensure_importable()
+        from inference_backend.errors import Cancelled, MRISRError
+        from inference_backend.io import read_volume, write_volume
+        from inference_backend.volume import Volume
+
+        with tempfile.TemporaryDirectory(prefix="mrisr-", dir=self.temp_root) as temporary:
+            folder = Path(temporary)
+            input_path, mask_path = folder / "input.nrrd", None
+            write_volume(request.volume, input_path)
+            if request.lesion_mask is not None:
+                mask_path = folder / "lesion_mask.nrrd"
+                write_volume(Volume(request.lesion_mask.astype(np.uint8), request.volume.grid), mask_path)
+            out_dir = folder / "out"
+            returncode, error = self._execute(self.command(request, input_path, mask_path, out_dir), root, on_progress, cancel)
+            if cancel.is_set():
+                raise Cancelled()
+            if returncode != 0:
+                raise MRISRError(error or f"the backend process failed (exit status {returncode}) without a message")
+            outputs = {key: out_dir / f"input_{key}.nrrd" for key in ("sr", "variance", "lesion_filled")}
+            volumes = {key: read_volume(path) if path.exists() else None for key, path in outputs.items()}
+            report = json.loads((out_dir / "report.json").read_text())
+        assert volumes["sr"] is not None
+        return JobResult(volumes["sr"], volumes["variance"], volumes["lesion_filled"], report)
+
+    def _execute(
+        self, command: list[str], backend_root: Path, on_progress: ProgressCallback, cancel: threading.Event
+    ) -> tuple[int, str]:
+        """Run the backend, forward its progress, kill its process tree on cancel; (status, error)."""
+        environment = dict(os.environ, PYTHONUNBUFFERED="1")
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(backend_root), environment.get("PYTHONPATH")]))
+        popen_options: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, **popen_options
+        )
+        stderr_lines: list[str] = []
+        reader = threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True)
+        reader.start()
+        finished = threading.Event()
+        killer = threading.Thread(target=self._kill_on_cancel, args=(process, cancel, finished), daemon=True)
+        killer.start()
+        error = ""
+        try:
+            for line in process.stdout:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # stray output of a library; not ours to interpret
+                if "error" in record:
+                    error = record["error"]
+                elif not cancel.is_set():
+                    on_progress(record["fraction"], record["stage"], record["message"])
+            returncode = process.wait()
+        finally:
+            finished.set()
+            killer.join()
+            reader.join(timeout=KILL_GRACE_SECONDS)
+        if not error:
+            messages = [line.strip() for line in stderr_lines if line.strip().startswith("mrisr: error:")]
+            error = messages[-1].removeprefix("mrisr: error:").strip() if messages else "".join(stderr_lines[-5:]).strip()
+        return returncode, error
+
+    @staticmethod
+    def _kill_on_cancel(process: subprocess.Popen, cancel: threading.Event, finished: threading.Event) -> None:
+        while not finished.is_set():
+            if cancel.wait(0.1):
+                kill_process_tree(process)
+                return
+
+
+def kill_process_tree(process: subprocess.Popen) -> None:
+    """Terminate the backend and anything it started; force-kill after a grace period."""
+    if process.poll() is not None:
+        return
+    if os.name == "posix":
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    else:
+        subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True)
+
+
+RUNNERS = {"in-process": InProcessRunner, "subprocess": SubprocessRunner}
