@@ -1,0 +1,49 @@
+"""`mrisr benchmark` end to end on the quick suite (a crop of the MNI152 template)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from inference_backend.benchmark import Entry, run_benchmark
+from inference_backend.cli import main
+from inference_backend.metrics import head_mask, interval_coverage, psnr, sample_nll, ssim, std_error_correlation
+
+
+def test_quick_suite_writes_json_markdown_and_panels(tmp_path):
+    out = tmp_path / "quick"
+    assert main(["benchmark", "--suite", "quick", "--methods", "interpolation:kind=linear interpolation:kind=bspline", "--out", str(out), "--progress", "none"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = {row["method"]: row for row in results["cases"]["mni152-crop_through-plane-x4"]["rows"]}
+    assert set(rows) == {"linear", "bspline"}
+    assert rows["bspline"]["psnr"] > rows["linear"]["psnr"] and rows["bspline"]["ssim"] > rows["linear"]["ssim"]
+    assert all(row["wall_time_s"] >= 0 and row["peak_rss_mb"] > 0 for row in rows.values())
+    markdown = (out / "results.md").read_text()
+    assert "| bspline |" in markdown and "mni152-crop_through-plane-x4.png" in markdown
+    assert (out / "mni152-crop_through-plane-x4.png").stat().st_size > 10_000
+
+
+def test_entry_parsing():
+    entry = Entry.parse("interpolation:kind=lanczos")
+    assert entry.method == "interpolation" and entry.options == {"kind": "lanczos"} and entry.label == "lanczos"
+
+
+def test_metrics_on_known_cases():
+    rng = np.random.default_rng(0)
+    reference = np.zeros((20, 20, 20))
+    reference[4:16, 4:16, 4:16] = 100 + rng.normal(0, 5, (12, 12, 12))
+    mask = head_mask(reference)
+    assert mask[10, 10, 10] and not mask[0, 0, 0]
+    noisy = reference + rng.normal(0, 10, reference.shape)
+    assert psnr(reference, reference, mask) == float("inf") and ssim(reference, reference, mask) == 1.0
+    span = reference[mask].max() - reference[mask].min()
+    assert abs(psnr(reference, noisy, mask) - 10 * np.log10(span**2 / 100)) < 0.3
+    # samples whose spread tracks the error: good coverage, positive correlation, finite NLL
+    error_scale = np.where(np.arange(20) < 10, 1.0, 8.0)[None, :, None] * np.ones((20, 20, 20))
+    samples = reference[None] + rng.normal(0, 1, (32, 20, 20, 20)) * error_scale[None]
+    mean, variance = samples.mean(0), samples.var(0)
+    assert interval_coverage(reference, samples, mask) > 0.85
+    assert std_error_correlation(reference, mean, variance, mask) > 0.2
+    overconfident = reference[None] + 0.01 * rng.normal(0, 1, (32, 20, 20, 20)) + 3.0
+    assert interval_coverage(reference, overconfident, mask) < 0.05
+    assert sample_nll(reference, samples, mask) < sample_nll(reference, overconfident, mask)
