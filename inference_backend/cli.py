@@ -172,9 +172,6 @@ def main(argv: list[str] | None = None) -> int:
         resource_error = ResourceError("out of memory: try a smaller target resolution, fewer samples or the CPU")
         return report_error(resource_error, resource_error.exit_code, jsonl, args.debug, error)
     except Exception as error:  # noqa: BLE001 - last resort: one line, not a traceback
-        if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
-            oom = ResourceError("the GPU ran out of memory: use --device cpu, fewer samples or a coarser target")
-            return report_error(oom, oom.exit_code, jsonl, args.debug, error)
         wrapped = MRISRError(f"internal error ({type(error).__name__}: {error}); rerun with --debug for details")
         return report_error(wrapped, 1, jsonl, args.debug, error)
 

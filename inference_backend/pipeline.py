@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from inference_backend import __version__
-from inference_backend.errors import InputError
+from inference_backend.errors import InputError, ResourceError
 from inference_backend.io import (
     cast_like,
     check_voxel_budget,
@@ -93,7 +93,7 @@ def process(
             device=device,
             keep_samples=options.keep_samples,
         )
-        result: MethodResult = spec.runner()(request)
+        result: MethodResult = run_guarded(spec.runner(), request)
     lesion_filled = None
     if lesion_mask is not None:
         with progress.stage("lesion fill", 0.9, 1.0):
@@ -113,6 +113,20 @@ def process(
         "versions": library_versions(),
     }
     return JobOutputs(result.volume, result.variance, lesion_filled, report, result.samples)
+
+
+def run_guarded(runner, request: MethodRequest) -> MethodResult:
+    """Run a method, turning out-of-memory failures into a message users can act on."""
+    try:
+        return runner(request)
+    except MemoryError as error:
+        raise ResourceError("out of memory: use a coarser target, fewer samples or a smaller batch_size") from error
+    except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        if "out of memory" not in str(error).lower():
+            raise
+        raise ResourceError(
+            f"the {request.device} device ran out of memory: use --device cpu, fewer samples or a smaller batch_size"
+        ) from error
 
 
 def _device_for(method: str, requested: str) -> str:

@@ -70,3 +70,15 @@ def test_lesion_fill_changes_only_masked_voxels():
     assert not np.allclose(filled[mask], sr[mask])
     low, high = sr[~mask].min(), sr[~mask].max()
     assert filled[mask].min() >= low - 1 and filled[mask].max() <= high + 1
+
+
+def test_out_of_memory_becomes_a_resource_error(oblique_volume, monkeypatch):
+    from inference_backend.errors import ResourceError
+    from inference_backend.registry import METHODS
+
+    def exhausted(request):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(type(METHODS["interpolation"]), "runner", lambda self: exhausted)
+    with pytest.raises(ResourceError, match="ran out of memory"):
+        process(oblique_volume, JobOptions(method="interpolation", scale=(1, 1, 2)))
