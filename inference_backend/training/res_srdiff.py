@@ -91,13 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     ema = ExponentialMovingAverage(model)
     run = TrainingRun(args.run_dir, args.minutes)
     step = 0
+    history: list[dict] = []
     state = run.load()
     if state is not None:
         model.load_state_dict(state["model"])
         ema.model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
+        history = state.get("history", [])
         print(f"resumed at step {step} ({run.previous_seconds / 60:.1f} min trained)", flush=True)
+    command = "python -m inference_backend.training.res_srdiff " + " ".join(sys.argv[1:] if argv is None else argv)
+    history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
     val_hr, val_conditioning = validation_set(args.data)
     stream = SlicePairStream(default_sources(args.data), patch_size=args.patch, seed=args.seed * 7919 + step)
     loader = torch.utils.data.DataLoader(
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = validate(ema.model, val_hr, val_conditioning)
             run.log({"step": step, **metrics})
             print(f"step {step}: {metrics} ({run.wall_seconds() / 60:.1f} min)", flush=True)
-            run.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "metrics": metrics})
+            run.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "metrics": metrics, "history": history})
         if done:
             break
     if args.export:
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "wall_time_min": round(run.wall_seconds() / 60, 1),
                 "hardware": hardware_description(),
-                "command": "python -m inference_backend.training.res_srdiff " + " ".join(sys.argv[1:] if argv is None else argv),
+                "sessions": history,
             },
             "validation": {**metrics, "note": "4-step sample on 96 fixed 96x96 validation patches of the training distribution; PSNR over range 2"},
         }
