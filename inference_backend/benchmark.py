@@ -163,7 +163,14 @@ def write_markdown(path: Path, suite: str, results: dict) -> None:
 
 
 def run_benchmark(
-    suite: str, entries: list[Entry], out_dir: Path, samples: int = 1, device: str = "cpu", seed: int = 0, progress: Progress | None = None
+    suite: str,
+    entries: list[Entry],
+    out_dir: Path,
+    samples: int = 1,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: Progress | None = None,
+    case_filter: str = "",
 ) -> dict:
     progress = progress or Progress()
     for entry in entries:
@@ -171,8 +178,10 @@ def run_benchmark(
             raise InputError(f"unknown method {entry.method!r} in --methods")
     out_dir.mkdir(parents=True, exist_ok=True)
     with progress.stage("cases", 0.0, 0.05):
-        cases = suite_cases(suite)
-    results = {"suite": suite, "samples": samples, "cases": {}, "versions": library_versions()}
+        cases = [case for case in suite_cases(suite) if case_filter in case.name]
+    if not cases:
+        raise InputError(f"no case of suite {suite!r} matches --cases {case_filter!r}")
+    results = {"suite": suite, "samples": samples, "seed": seed, "cases": {}, "versions": library_versions()}
     total = len(cases) * len(entries)
     with progress.stage("methods", 0.05, 1.0):
         for case_index, case in enumerate(cases):
@@ -198,6 +207,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cases", default="", help="only the cases whose name contains this text")
     from inference_backend.cli import add_progress_argument
 
     add_progress_argument(parser)
@@ -208,7 +218,7 @@ def run_benchmark_command(args: argparse.Namespace, progress: Progress) -> None:
 
     entries = [Entry.parse(text) for text in args.methods.replace(";", " ").split()]
     out = Path(args.out) if args.out else REPO_ROOT / "benchmarks" / "results" / args.suite
-    results = run_benchmark(args.suite, entries, out, args.samples, resolve_device(args.device), args.seed, progress)
+    results = run_benchmark(args.suite, entries, out, args.samples, resolve_device(args.device), args.seed, progress, args.cases)
     for case_name, case in results["cases"].items():
         print(case_name)
         for row in case["rows"]:
