@@ -32,7 +32,7 @@ from inference_backend.io import (
 from inference_backend.lesion_fill import fill_lesion, mask_on_grid
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.progress import Progress
-from inference_backend.registry import get_method
+from inference_backend.registry import MethodSpec, get_method
 from inference_backend.target import target_grid
 from inference_backend.volume import Volume
 
@@ -80,7 +80,7 @@ def process(
     check_voxel_budget(target, "the output", options.max_voxels)
     if lesion_mask is not None and lesion_mask.shape != volume.grid.size:
         raise InputError(f"lesion mask shape {lesion_mask.shape} differs from the input's {volume.grid.size}")
-    device = _device_for(spec.name, options.device)
+    device = _device_for(spec, options.device)
 
     with progress.stage("super-resolve", 0.0, 0.9 if lesion_mask is not None else 1.0):
         request = MethodRequest(
@@ -129,12 +129,12 @@ def run_guarded(runner, request: MethodRequest) -> MethodResult:
         ) from error
 
 
-def _device_for(method: str, requested: str) -> str:
-    """Interpolation runs on the CPU whatever is asked; learned methods resolve the request."""
+def _device_for(spec: MethodSpec, requested: str) -> str:
+    """The resolved device (a request for a missing GPU fails for any method); CPU-only methods use the CPU."""
     from inference_backend.devices import resolve_device
 
     device = resolve_device(requested)
-    return "cpu" if method == "interpolation" else device
+    return device if spec.uses_gpu else "cpu"
 
 
 def peak_memory_mb(device: str) -> dict[str, float]:

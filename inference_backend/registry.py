@@ -59,6 +59,7 @@ class MethodSpec:
     stochastic: bool = False  # several samples give a mean and a per-voxel variance
     weights: tuple[str, ...] = ()  # model names under inference_backend/models/
     needs_lesion_mask: bool = False
+    uses_gpu: bool = True  # False: runs on the CPU whatever device is asked for
     expected_time: str = ""  # for a 181x217x181 volume, shown in the Slicer panel
     paper: str = ""  # citation shown by `mrisr methods` and the Slicer panel
 
@@ -92,6 +93,7 @@ METHODS: dict[str, MethodSpec] = {
             summary="Classical interpolation (linear, cubic B-spline or Lanczos windowed sinc): the baseline.",
             entry="inference_backend.methods.interpolation:run",
             options=(OptionSpec("kind", "bspline", "interpolation kernel", choices=INTERPOLATION_KINDS),),
+            uses_gpu=False,
             expected_time="CPU ~2 s, no GPU needed",
         ),
         MethodSpec(
