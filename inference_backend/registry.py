@@ -109,6 +109,26 @@ METHODS: dict[str, MethodSpec] = {
             expected_time="CPU ~60-90 s per sample (2 cores); GPU a few seconds",
             paper="Safari et al., Res-SRDiff: residual shifting diffusion for MRI super-resolution (2025)",
         ),
+        MethodSpec(
+            name="srmri",
+            summary="SRMRI: unsupervised score-based prior of HR slices; DPS alternating with wavelet fusion; any scale.",
+            entry="inference_backend.methods.srmri:run",
+            options=(
+                OptionSpec("model", "srmri", "model name (bundled, or in the user models folder)"),
+                OptionSpec("steps", 40, "noise scales N (the paper: 2000)", minimum=2, maximum=4000),
+                OptionSpec("k", 2, "DPS every k-th step, wavelet fusion on the others (1 = pure DPS)", minimum=1, maximum=100),
+                OptionSpec("rho", 1.0, "DPS step size", minimum=0.0),
+                OptionSpec("snr", 0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0),
+                OptionSpec("fusion", True, "wavelet fusion on non-DPS steps (False: the ablation)"),
+                OptionSpec("start_sigma", 0.5, "start from the up-sampled scan at this noise level (0: pure noise)", minimum=0.0),
+                OptionSpec("operator", "bicubic", "down-sampling operator H of the data-consistency step", choices=("bicubic", "linear", "box")),
+                OptionSpec("batch_size", 8, "slices per network call", minimum=1, maximum=256),
+            ),
+            stochastic=True,
+            weights=("srmri",),
+            expected_time="CPU: minutes per sample with the default 40 scales; the paper's 2000 scales are GPU-only",
+            paper="Poudel et al., SRMRI: unsupervised MRI super-resolution with score-based diffusion and wavelet fusion",
+        ),
     )
 }
 

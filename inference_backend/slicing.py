@@ -27,7 +27,18 @@ from inference_backend.progress import Progress
 from inference_backend.volume import Grid
 
 COARSE_TOLERANCE = 1e-3
-SliceModel = Callable[[torch.Tensor], torch.Tensor]  # (B, 1, H, W) -> (B, 1, H, W)
+
+
+@dataclass
+class SliceBatch:
+    """What a 2D model receives: padded slices, their true size, and the matching LR slices."""
+
+    images: torch.Tensor  # (B, 1, H', W'), padded to the network's stride
+    size: tuple[int, int]  # (H, W) before padding
+    measured: torch.Tensor | None = None  # (B, 1, h, w) acquired slices, when the method asked for them
+
+
+SliceModel = Callable[[SliceBatch], torch.Tensor]  # -> (B, 1, H', W')
 
 
 @dataclass(frozen=True)
@@ -82,20 +93,30 @@ def run_slices(
     progress: Progress,
     device: str = "cpu",
     multiple: int = 16,
+    measurement: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Apply ``model`` to every slice of ``conditioning`` in each orientation of ``plan``; average."""
+    """Apply ``model`` to every slice of ``conditioning`` in each orientation of ``plan``; average.
+
+    ``measurement`` (the LR volume, for methods that enforce data consistency) is sliced the
+    same way and handed to the model in :attr:`SliceBatch.measured`, unpadded. Its slices exist
+    only when the slicing axis is not a coarse one (same slice count as the HR grid).
+    """
     total = sum(conditioning.shape[a] for a in plan.slice_axes)
     done = 0
     result = np.zeros(conditioning.shape, dtype=np.float32)
     for slice_axis in plan.slice_axes:
         in_plane = plan.in_plane_axes(slice_axis)
         slices = to_slices(conditioning, slice_axis, in_plane)
+        measured = None if measurement is None else to_slices(measurement, slice_axis, in_plane)
+        if measured is not None and measured.shape[0] != slices.shape[0]:
+            raise ValueError("measurement slices need a slicing axis that is not up-sampled")
         restored = np.empty(slices.shape, dtype=np.float32)
         for start in range(0, slices.shape[0], batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))[:, None].to(device)
             padded, (height, width) = pad_to_multiple(batch, multiple)
+            lr = None if measured is None else torch.from_numpy(np.ascontiguousarray(measured[start : start + batch_size]))[:, None].to(device)
             with torch.no_grad():
-                output = model(padded)[:, 0, :height, :width]
+                output = model(SliceBatch(padded, (height, width), lr))[:, 0, :height, :width]
             restored[start : start + batch.shape[0]] = output.float().cpu().numpy()
             done += batch.shape[0]
             progress.report(done / total, f"{done}/{total} slices")

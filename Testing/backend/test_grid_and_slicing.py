@@ -9,7 +9,7 @@ from conftest import OBLIQUE, make_volume
 from inference_backend.errors import InputError, ResourceError
 from inference_backend.io import check_voxel_budget
 from inference_backend.progress import Progress
-from inference_backend.slicing import SlicePlan, run_slices
+from inference_backend.slicing import SliceBatch, SlicePlan, run_slices
 from inference_backend.target import parse_triplet, target_grid
 from inference_backend.volume import Grid
 
@@ -90,7 +90,7 @@ def test_plan_picks_planes_that_contain_the_coarse_axis():
 def test_identity_model_reassembles_the_volume_exactly():
     volume = make_volume(shape=(9, 7, 13)).array
     plan = SlicePlan((2,), (0, 1), (1.0, 1.0, 4.0))
-    result = run_slices(volume, plan, lambda batch: batch, batch_size=4, progress=Progress(), multiple=16)
+    result = run_slices(volume, plan, lambda batch: batch.images, batch_size=4, progress=Progress(), multiple=16)
     np.testing.assert_array_equal(result, volume)
 
 
@@ -99,9 +99,9 @@ def test_slices_reach_the_model_with_the_coarse_axis_last():
     shape = (6, 5, 9)
     plan = SlicePlan((2,), (0, 1), (1.0, 1.0, 3.0))
 
-    def column_index(batch: torch.Tensor) -> torch.Tensor:
-        width = batch.shape[-1]
-        return torch.arange(width, dtype=batch.dtype).expand_as(batch).clone()
+    def column_index(batch: SliceBatch) -> torch.Tensor:
+        images = batch.images
+        return torch.arange(images.shape[-1], dtype=images.dtype).expand_as(images).clone()
 
     result = run_slices(np.zeros(shape, np.float32), plan, column_index, batch_size=2, progress=Progress(), multiple=1)
     expected = np.broadcast_to(np.arange(shape[2], dtype=np.float32), shape)
@@ -111,5 +111,5 @@ def test_slices_reach_the_model_with_the_coarse_axis_last():
 def test_slice_engine_reports_progress_to_one():
     seen = []
     progress = Progress([lambda fraction, stage, message: seen.append(fraction)])
-    run_slices(np.ones((4, 4, 4), np.float32), SlicePlan((2,), (0, 1), (1.0, 1.0, 2.0)), lambda b: b, 3, progress)
+    run_slices(np.ones((4, 4, 4), np.float32), SlicePlan((2,), (0, 1), (1.0, 1.0, 2.0)), lambda b: b.images, 3, progress)
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)

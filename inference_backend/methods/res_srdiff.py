@@ -13,7 +13,7 @@ from inference_backend.networks import CompactUNet
 from inference_backend.normalization import IntensityNormalizer
 from inference_backend.resampling import resample
 from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.slicing import SlicePlan, run_slices
+from inference_backend.slicing import SliceBatch, SlicePlan, run_slices
 from inference_backend.volume import Volume
 
 MODEL_NAME = "res-srdiff"
@@ -57,8 +57,8 @@ def run(request: MethodRequest) -> MethodResult:
     for sample in range(request.samples):
         generator = torch.Generator().manual_seed(request.seed * 1000 + sample)
 
-        def restore(batch: torch.Tensor) -> torch.Tensor:
-            return net.schedule.sample(net.predict_x0, batch, generator)
+        def restore(batch: SliceBatch) -> torch.Tensor:
+            return net.schedule.sample(net.predict_x0, batch.images, generator)
 
         span = (0.05 + 0.95 * sample / request.samples, 0.05 + 0.95 * (sample + 1) / request.samples)
         with progress.stage(f"sample {sample + 1}/{request.samples}", *span):

@@ -2,13 +2,17 @@
 JSON-lines logs, and the export of the bundled weights with their model card."""
 from __future__ import annotations
 
+import argparse
 import copy
 import datetime
 import hashlib
 import json
 import os
 import platform
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ import torch
 from torch import nn
 
 from inference_backend.assets import BUNDLED_DIR
+from inference_backend.datasets import REPO_ROOT, shared_data_dir
 
 
 class ExponentialMovingAverage:
@@ -94,3 +99,104 @@ def export_model(name: str, checkpoint: dict[str, Any], card: dict[str, Any], di
     }
     (directory / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     return weights
+
+
+def training_parser(description: str, name: str, lr: float) -> argparse.ArgumentParser:
+    """The arguments every training command shares."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=shared_data_dir(), help="the development data folder")
+    parser.add_argument("--run-dir", type=Path, default=REPO_ROOT / "runs" / name)
+    parser.add_argument("--minutes", type=float, default=60.0, help="time budget of this session (runs resume)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--patch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--channels", default="32,64,128,256")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
+    parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where --export writes NAME.pt and NAME.json")
+    return parser
+
+
+@dataclass
+class TrainingRecipe:
+    """What differs between models: the network, its loss on a batch, validation, the card."""
+
+    name: str
+    model: nn.Module  # has .checkpoint() -> dict
+    loss: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
+    validate: Callable[[nn.Module], dict[str, float]]
+    card: dict[str, Any]
+
+
+def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Seeded, time-budgeted, resumable training on the data engine; EMA weights validated and exported."""
+    from inference_backend.training_data import SlicePairStream, default_sources
+
+    if args.data is None:
+        raise SystemExit("no --data folder (../shared/data is absent)")
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(2)
+    model = recipe.model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    ema = ExponentialMovingAverage(model)
+    run = TrainingRun(args.run_dir, args.minutes)
+    step, history = 0, []
+    state = run.load()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.model.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, history = state["step"], state.get("history", [])
+        print(f"resumed at step {step} ({run.previous_seconds / 60:.1f} min trained)", flush=True)
+    command = f"python -m inference_backend.training.{recipe.name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
+    history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
+    stream = SlicePairStream(default_sources(args.data), patch_size=args.patch, seed=args.seed * 7919 + step)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=args.batch, num_workers=1, worker_init_fn=lambda _: torch.set_num_threads(1), persistent_workers=True
+    )
+    metrics: dict[str, float] = {}
+    losses: list[float] = []
+    model.train()
+    for batch in loader:
+        loss = recipe.loss(model, batch)
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        ema.update(model, step)
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            run.log({"step": step, "loss": round(sum(losses) / len(losses), 6)})
+            losses.clear()
+        done = run.out_of_time()
+        if step % args.val_every == 0 or done:
+            metrics = recipe.validate(ema.model)
+            run.log({"step": step, **metrics})
+            print(f"step {step}: {metrics} ({run.wall_seconds() / 60:.1f} min)", flush=True)
+            state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict()}
+            run.save({**state, "step": step, "metrics": metrics, "history": history})
+        if done:
+            break
+    if args.export:
+        card = {
+            **recipe.card,
+            "network": {"type": "CompactUNet", **ema.model.unet.config, "parameters": sum(p.numel() for p in ema.model.parameters())},
+            "training": {
+                "steps": step,
+                "batch": args.batch,
+                "patch": args.patch,
+                "optimizer": f"AdamW, warm-up {args.warmup} steps, grad clip 1.0, EMA 0.999 (lr per session below)",
+                "seed": args.seed,
+                "wall_time_min": round(run.wall_seconds() / 60, 1),
+                "hardware": hardware_description(),
+                "sessions": history,
+            },
+            "validation": {**metrics, **recipe.card.get("validation", {})},
+        }
+        print(f"exported {export_model(recipe.name, ema.model.checkpoint(), card, args.models_dir)}")
+    return 0

@@ -10,19 +10,16 @@ the B-spline input) and exported with a model card.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from inference_backend.datasets import REPO_ROOT, shared_data_dir
 from inference_backend.methods.res_srdiff import MODEL_NAME, ResSRDiffNet
 from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.training.common import ExponentialMovingAverage, TrainingRun, export_model, hardware_description
+from inference_backend.training.common import TrainingRecipe, train, training_parser
 from inference_backend.training_data import TRAINING_SCANS, SlicePairStream, default_sources
 
 DATA_DESCRIPTION = (
@@ -39,25 +36,6 @@ DEGRADATION_DESCRIPTION = (
 )
 
 
-def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=shared_data_dir(), help="the development data folder")
-    parser.add_argument("--run-dir", type=Path, default=REPO_ROOT / "runs" / MODEL_NAME)
-    parser.add_argument("--minutes", type=float, default=60.0, help="time budget of this session (resumes)")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--patch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--channels", default="32,64,128,256")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--val-every", type=int, default=500)
-    parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
-    args = parser.parse_args(argv)
-    if args.data is None:
-        parser.error("no --data folder (../shared/data is absent)")
-    return args
-
-
 def validation_set(data: Path, count: int = 96, patch: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
     """Fixed validation pairs (separate seed, larger patches)."""
     stream = SlicePairStream(default_sources(data), patch_size=patch, slices_per_volume=8, seed=10_000)
@@ -71,94 +49,37 @@ def patch_psnr(reference: torch.Tensor, estimate: torch.Tensor) -> float:
     return float((10 * torch.log10(4.0 / mse)).mean())
 
 
-@torch.no_grad()
-def validate(model: ResSRDiffNet, hr: torch.Tensor, conditioning: torch.Tensor) -> dict[str, float]:
-    generator = torch.Generator().manual_seed(0)
-    estimate = torch.cat(
-        [model.schedule.sample(model.predict_x0, y, generator) for y in conditioning.split(32)]
-    )
-    return {"val_psnr": round(patch_psnr(hr, estimate), 3), "val_psnr_bspline": round(patch_psnr(hr, conditioning), 3)}
+def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """MSE of the x0 prediction from x_t ~ q(x_t | x0, y) at a uniformly drawn step."""
+    x0, y = batch["hr"], batch["conditioning"]
+    index = torch.randint(0, model.schedule.steps, (x0.shape[0],))
+    x_t = model.schedule.q_sample(x0, y, index, torch.randn_like(x0))
+    return torch.nn.functional.mse_loss(model(x_t, y, index), x0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
-    channels = tuple(int(c) for c in args.channels.split(","))
+    args = training_parser(__doc__, MODEL_NAME, lr=2e-4).parse_args(argv)
     schedule = ResidualShiftSchedule()
+    channels = tuple(int(c) for c in args.channels.split(","))
     model = ResSRDiffNet(schedule, {"in_channels": 2, "out_channels": 1, "channels": channels, "blocks_per_level": 1})
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-    ema = ExponentialMovingAverage(model)
-    run = TrainingRun(args.run_dir, args.minutes)
-    step = 0
-    history: list[dict] = []
-    state = run.load()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.model.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        history = state.get("history", [])
-        print(f"resumed at step {step} ({run.previous_seconds / 60:.1f} min trained)", flush=True)
-    command = "python -m inference_backend.training.res_srdiff " + " ".join(sys.argv[1:] if argv is None else argv)
-    history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
-    val_hr, val_conditioning = validation_set(args.data)
-    stream = SlicePairStream(default_sources(args.data), patch_size=args.patch, seed=args.seed * 7919 + step)
-    loader = torch.utils.data.DataLoader(
-        stream, batch_size=args.batch, num_workers=1, worker_init_fn=lambda _: torch.set_num_threads(1), persistent_workers=True
-    )
-    metrics: dict[str, float] = {}
-    losses: list[float] = []
-    model.train()
-    for batch in loader:
-        x0, y = batch["hr"], batch["conditioning"]
-        index = torch.randint(0, schedule.steps, (x0.shape[0],))
-        x_t = schedule.q_sample(x0, y, index, torch.randn_like(x0))
-        loss = torch.nn.functional.mse_loss(model(x_t, y, index), x0)
-        for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        ema.update(model, step)
-        losses.append(loss.item())
-        step += 1
-        if step % 100 == 0:
-            run.log({"step": step, "loss": round(float(np.mean(losses)), 6)})
-            losses.clear()
-        done = run.out_of_time()
-        if step % args.val_every == 0 or done:
-            metrics = validate(ema.model, val_hr, val_conditioning)
-            run.log({"step": step, **metrics})
-            print(f"step {step}: {metrics} ({run.wall_seconds() / 60:.1f} min)", flush=True)
-            run.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "metrics": metrics, "history": history})
-        if done:
-            break
-    if args.export:
-        card = {
-            "method": "res-srdiff",
-            "paper": "Res-SRDiff (residual-shifting diffusion, after ResShift)",
-            "network": {"type": "CompactUNet", **ema.model.unet.config, "parameters": sum(p.numel() for p in ema.model.parameters())},
-            "schedule": asdict(schedule),
-            "data": DATA_DESCRIPTION,
-            "degradations": DEGRADATION_DESCRIPTION,
-            "training": {
-                "steps": step,
-                "batch": args.batch,
-                "patch": args.patch,
-                "optimizer": f"AdamW lr {args.lr}, warm-up {args.warmup} steps, grad clip 1.0, EMA 0.999",
-                "loss": "MSE on x0",
-                "seed": args.seed,
-                "wall_time_min": round(run.wall_seconds() / 60, 1),
-                "hardware": hardware_description(),
-                "sessions": history,
-            },
-            "validation": {**metrics, "note": "4-step sample on 96 fixed 96x96 validation patches of the training distribution; PSNR over range 2"},
-        }
-        path = export_model(MODEL_NAME, ema.model.checkpoint(), card)
-        print(f"exported {path}")
-    return 0
+    val_hr, val_conditioning = validation_set(args.data) if args.data else (None, None)
+
+    @torch.no_grad()
+    def validate(ema_model: ResSRDiffNet) -> dict[str, float]:
+        generator = torch.Generator().manual_seed(0)
+        estimate = torch.cat([ema_model.schedule.sample(ema_model.predict_x0, y, generator) for y in val_conditioning.split(32)])
+        return {"val_psnr": round(patch_psnr(val_hr, estimate), 3), "val_psnr_bspline": round(patch_psnr(val_hr, val_conditioning), 3)}
+
+    card = {
+        "method": "res-srdiff",
+        "paper": "Res-SRDiff (residual-shifting diffusion, after ResShift)",
+        "schedule": asdict(schedule),
+        "data": DATA_DESCRIPTION,
+        "degradations": DEGRADATION_DESCRIPTION,
+        "loss": "MSE on x0",
+        "validation": {"note": "4-step sample on 96 fixed 96x96 validation patches of the training distribution; PSNR over range 2"},
+    }
+    return train(TrainingRecipe(MODEL_NAME, model, residual_shift_loss, validate, card), args, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+"""SRMRI machinery: DSM loss, wavelet fusion, the sampler's data consistency, the method end to end."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pywt
+import torch
+
+from conftest import make_volume
+from inference_backend.methods.srmri import ScoreNet, downsampling_operator
+from inference_backend.pipeline import JobOptions, process
+from inference_backend.score_sde import SRMRISampler, VESchedule, WaveletFusion, dsm_loss
+from inference_backend.slicing import SliceBatch, SlicePlan, run_slices
+from inference_backend.progress import Progress
+from inference_backend.target import target_grid
+from inference_backend.training.common import export_model
+
+SCHEDULE = VESchedule(sigma_min=0.01, sigma_max=20.0)
+
+
+def gaussian_score(mean: float, variance: float):
+    """Exact score of N(mean, variance) data smoothed by sigma: -(x - mean) / (variance + sigma^2)."""
+
+    def score(x, sigma):
+        return -(x - mean) / (variance + sigma.view(-1, *([1] * (x.ndim - 1))) ** 2)
+
+    return score
+
+
+def test_dsm_loss_is_minimal_at_the_true_score():
+    generator = torch.Generator().manual_seed(0)
+    x0 = 0.3 + 0.5 * torch.randn(4096, 1, 2, 2, generator=generator)
+    sigma = SCHEDULE.sample_sigma(4096, generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    exact = dsm_loss(gaussian_score(0.3, 0.25), x0, sigma, noise)
+    wrong = dsm_loss(gaussian_score(0.0, 0.25), x0, sigma, noise)
+    assert float(exact) < float(wrong)
+
+
+def test_wavelet_fusion_takes_the_approximation_of_y_and_details_of_x():
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.randn(2, 1, 64, 64, generator=generator, dtype=torch.float64), torch.randn(2, 1, 64, 64, generator=generator, dtype=torch.float64)
+    fused = WaveletFusion()(x, y).numpy()
+    bands = pywt.wavedec2(fused, "bior4.4", mode="periodization", level=2, axes=(-2, -1))
+    np.testing.assert_allclose(bands[0], pywt.wavedec2(y.numpy(), "bior4.4", mode="periodization", level=2, axes=(-2, -1))[0], atol=1e-8)
+    np.testing.assert_allclose(bands[1][0], pywt.wavedec2(x.numpy(), "bior4.4", mode="periodization", level=2, axes=(-2, -1))[1][0], atol=1e-8)
+    torch.testing.assert_close(WaveletFusion()(x, x), x)
+
+
+@pytest.mark.parametrize("k, fusion", [(1, True), (2, True), (3, True), (2, False)])
+def test_sampler_pulls_towards_the_measurement(k, fusion):
+    """With a flat Gaussian prior, the sample must agree with the LR data far better than the prior mean does."""
+    generator = torch.Generator().manual_seed(2)
+    truth = torch.sin(torch.linspace(0, 6, 32))[None, None, None, :].repeat(2, 1, 32, 1).to(torch.float64)
+    operator = downsampling_operator("box", (32, 8))
+    measurement = operator(truth)
+    upsampled = torch.nn.functional.interpolate(measurement, size=(32, 32), mode="nearest")
+    sampler = SRMRISampler(SCHEDULE, steps=30, k=k, rho=8.0, fusion=fusion, start_sigma=1.0)
+    out = sampler.sample(gaussian_score(0.0, 1.0), upsampled, measurement, operator, generator)
+    assert out.shape == truth.shape and torch.isfinite(out).all()
+    consistency = torch.linalg.vector_norm(operator(out) - measurement) / torch.linalg.vector_norm(measurement)
+    assert float(consistency) < 0.5
+
+
+def test_run_slices_hands_matching_lr_slices_to_the_model():
+    hr = np.random.default_rng(0).normal(size=(5, 6, 12)).astype(np.float32)
+    lr = hr.reshape(5, 6, 3, 4).mean(axis=3)
+    plan = SlicePlan((2,), (0, 1), (1.0, 1.0, 4.0))
+    seen = []
+
+    def model(batch: SliceBatch) -> torch.Tensor:
+        seen.append((tuple(batch.measured.shape[-2:]), batch.size))
+        np.testing.assert_allclose(batch.measured.numpy(), batch.images[..., : batch.size[0], : batch.size[1]].reshape(*batch.measured.shape[:3], 3, 4).mean(-1).numpy(), atol=1e-6)
+        return batch.images
+
+    run_slices(hr, plan, model, batch_size=4, progress=Progress(), measurement=lr)
+    assert set(seen) == {((6, 3), (6, 12)), ((5, 3), (5, 12))}
+
+
+def test_method_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    net = ScoreNet(SCHEDULE, {"in_channels": 1, "channels": (8, 16)})
+    export_model("tiny-srmri", net.checkpoint(), {"method": "srmri"}, tmp_path)
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+    options = JobOptions(method="srmri", method_options={"model": "tiny-srmri", "steps": 4}, scale=(1, 1, 3), samples=2, device="cpu")
+    outputs = process(volume, options)
+    assert outputs.sr.grid.matches(target_grid(volume.grid, scale=(1, 1, 3)), tolerance_mm=1e-9)
+    assert np.isfinite(outputs.sr.array).all() and outputs.variance is not None
