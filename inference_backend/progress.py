@@ -23,9 +23,9 @@ ProgressCallback = Callable[[float, str, str], None]
 class Progress:
     """Maps stage-local fractions to the overall fraction, forwards them to sinks, checks cancel."""
 
-    def __init__(self, sinks: list[ProgressCallback] | None = None) -> None:
+    def __init__(self, sinks: list[ProgressCallback] | None = None, cancel_event: threading.Event | None = None) -> None:
         self._sinks = list(sinks or [])
-        self._cancelled = threading.Event()
+        self._cancelled = cancel_event or threading.Event()  # a caller's event cancels from another thread
         self._span = (0.0, 1.0)
         self._stage = ""
         self._fraction = 0.0

@@ -58,13 +58,7 @@ class InProcessRunner:
         from inference_backend.pipeline import process
         from inference_backend.progress import Progress
 
-        def watch_cancel(fraction: float, stage: str, message: str) -> None:
-            if cancel.is_set():
-                progress.cancel()
-
-        progress = Progress([watch_cancel, on_progress])
-        if cancel.is_set():
-            progress.cancel()
+        progress = Progress([on_progress], cancel_event=cancel)
         outputs = process(request.volume, request.options, request.lesion_mask, progress)
         progress.finish()
         return JobResult(outputs.sr, outputs.variance, outputs.lesion_filled, outputs.report)
