@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder (created if needed)")
     run.add_argument("--samples", type=int, default=1, help="samples of a stochastic method (mean + variance)")
     run.add_argument("--lesion-mask", help="lesion mask on the input's grid (> 0 = lesion): writes a lesion-filled volume")
+    run.add_argument("--lesion-fill", default="neighbourhood", help="neighbourhood (biharmonic) or nawm-mean")
+    run.add_argument("--dilate-mask", type=float, default=0.0, metavar="MM", help="grow the lesion mask by this many mm")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--seed", type=int, default=0, help="random seed of stochastic methods")
     run.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help="method option (repeatable)")
@@ -100,6 +102,8 @@ def command_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         max_voxels=args.max_voxels,
+        lesion_fill=args.lesion_fill,
+        dilate_mask_mm=args.dilate_mask,
     )
     with job_progress(args.progress) as progress:
         written = run_job(args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format)

@@ -29,7 +29,7 @@ from inference_backend.io import (
     volume_stem,
     write_volume,
 )
-from inference_backend.lesion_fill import fill_lesion, mask_on_grid
+from inference_backend.lesion_fill import FILLS, dilate_mask, fill_lesion, mask_on_grid
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.progress import Progress
 from inference_backend.registry import MethodSpec, get_method
@@ -52,6 +52,8 @@ class JobOptions:
     device: str = "auto"
     max_voxels: int | None = None
     keep_samples: bool = False
+    lesion_fill: str = "neighbourhood"  # see inference_backend.lesion_fill.FILLS
+    dilate_mask_mm: float = 0.0
 
 
 @dataclass
@@ -80,6 +82,10 @@ def process(
     check_voxel_budget(target, "the output", options.max_voxels)
     if lesion_mask is not None and lesion_mask.shape != volume.grid.size:
         raise InputError(f"lesion mask shape {lesion_mask.shape} differs from the input's {volume.grid.size}")
+    if options.lesion_fill not in FILLS:
+        raise InputError(f"--lesion-fill must be one of {', '.join(FILLS)}; got {options.lesion_fill!r}")
+    if options.dilate_mask_mm < 0:
+        raise InputError(f"--dilate-mask must be >= 0 mm; got {options.dilate_mask_mm}")
     device = _device_for(spec, options.device)
 
     with progress.stage("super-resolve", 0.0, 0.9 if lesion_mask is not None else 1.0):
@@ -97,7 +103,8 @@ def process(
     lesion_filled = None
     if lesion_mask is not None:
         with progress.stage("lesion fill", 0.9, 1.0):
-            lesion_filled = fill_lesion(result.volume, mask_on_grid(lesion_mask, volume.grid, target))
+            grown = dilate_mask(lesion_mask, volume.grid, options.dilate_mask_mm)
+            lesion_filled = fill_lesion(result.volume, mask_on_grid(grown, volume.grid, target), options.lesion_fill)
             progress.report(1.0, "lesion filled")
     report = {
         "method": spec.name,
@@ -105,6 +112,7 @@ def process(
         "model": None if result.model is None else {"name": result.model.name, "sha256": result.model.sha256},
         "samples": options.samples,
         "seed": options.seed,
+        "lesion_fill": None if lesion_mask is None else {"method": options.lesion_fill, "dilate_mm": options.dilate_mask_mm},
         "device": device,
         "input_grid": volume.grid.describe(),
         "output_grid": target.describe(),

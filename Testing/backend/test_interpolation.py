@@ -82,3 +82,49 @@ def test_out_of_memory_becomes_a_resource_error(oblique_volume, monkeypatch):
     monkeypatch.setattr(type(METHODS["interpolation"]), "runner", lambda self: exhausted)
     with pytest.raises(ResourceError, match="ran out of memory"):
         process(oblique_volume, JobOptions(method="interpolation", scale=(1, 1, 2)))
+
+
+def three_tissue_phantom() -> np.ndarray:
+    """Background 0, 'CSF' 30, 'grey' 80, 'white' 120 in nested shells."""
+    grid = np.meshgrid(*[np.linspace(-1, 1, 40)] * 3, indexing="ij")
+    radius = np.sqrt(sum(g**2 for g in grid))
+    image = np.select([radius < 0.5, radius < 0.7, radius < 0.8], [120.0, 80.0, 30.0], 0.0)
+    return (image + np.random.default_rng(0).normal(0, 2, image.shape)).astype(np.float32)
+
+
+def test_nawm_mean_fill_uses_white_matter_intensity():
+    from inference_backend.lesion_fill import fill_nawm_mean
+
+    image = three_tissue_phantom()
+    mask = np.zeros(image.shape, bool)
+    mask[18:22, 18:22, 18:22] = True
+    image_with_lesion = image.copy()
+    image_with_lesion[mask] = 300.0  # a bright lesion must not bias the fill
+    filled = fill_nawm_mean(image_with_lesion, mask)
+    assert filled[mask].mean() == pytest.approx(120.0, abs=2.0)
+    np.testing.assert_array_equal(filled[~mask], image_with_lesion[~mask])
+
+
+def test_dilate_mask_respects_anisotropic_spacing():
+    from inference_backend.lesion_fill import dilate_mask
+
+    grid = Grid((21, 21, 21), (1.0, 1.0, 3.0), (0, 0, 0), np.eye(3))
+    mask = np.zeros(grid.size, bool)
+    mask[10, 10, 10] = True
+    grown = dilate_mask(mask, grid, 3.0)
+    assert grown[13, 10, 10] and not grown[14, 10, 10]  # 3 voxels of 1 mm
+    assert grown[10, 10, 11] and not grown[10, 10, 12]  # 1 voxel of 3 mm
+    assert dilate_mask(mask, grid, 0) is mask
+
+
+def test_lesion_fill_options_are_validated(oblique_volume):
+    from inference_backend.errors import InputError
+
+    mask = np.zeros(oblique_volume.grid.size, bool)
+    mask[5:8, 5:8, 3:5] = True
+    with pytest.raises(InputError, match="lesion-fill"):
+        process(oblique_volume, JobOptions(scale=(1, 1, 1), lesion_fill="magic"), lesion_mask=mask)
+    outputs = process(oblique_volume, JobOptions(scale=(1, 1, 1), lesion_fill="nawm-mean", dilate_mask_mm=1.0), lesion_mask=mask)
+    assert outputs.report["lesion_fill"] == {"method": "nawm-mean", "dilate_mm": 1.0}
+    changed = outputs.lesion_filled.array != outputs.sr.array
+    assert changed.sum() > mask.sum()  # the dilated mask was filled
