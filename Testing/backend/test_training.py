@@ -37,3 +37,15 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch, module):
     assert card["training"]["steps"] == second["step"] and card["network"]["channels"] == [8, 16]
     assert {"data", "loss", "validation", "schedule"} <= set(card)
     assert all(np.isfinite(v) for k, v in card["validation"].items() if k != "note")
+
+
+def test_a_new_run_can_start_from_an_exported_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(training_data, "default_sources", toy_sources)
+    monkeypatch.setattr(res_srdiff, "default_sources", toy_sources)
+    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path / "models"))
+    common = ["--data", str(tmp_path), "--channels", "8,16", "--batch", "2", "--patch", "32", "--val-every", "3", "--minutes", "0.01"]
+    assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "a"), "--export", "--models-dir", str(tmp_path / "models")]) == 0
+    exported = json.loads((tmp_path / "models" / "res-srdiff.json").read_text())
+    assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "b"), "--init-from", "res-srdiff"]) == 0
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert state["step"] > exported["training"]["steps"] and len(state["history"]) == 2

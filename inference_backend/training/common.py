@@ -116,6 +116,9 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where --export writes NAME.pt and NAME.json")
+    parser.add_argument(
+        "--init-from", help="start a new run from an installed model's weights (e.g. the bundled one), not from scratch"
+    )
     return parser
 
 
@@ -150,6 +153,16 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         optimizer.load_state_dict(state["optimizer"])
         step, history = state["step"], state.get("history", [])
         print(f"resumed at step {step} ({run.previous_seconds / 60:.1f} min trained)", flush=True)
+    elif args.init_from:
+        from inference_backend.assets import load_checkpoint
+
+        checkpoint, card = load_checkpoint(args.init_from)
+        model.load_state_dict(checkpoint["state_dict"])
+        ema.model.load_state_dict(checkpoint["state_dict"])
+        step = card.get("training", {}).get("steps", 0)
+        history = card.get("training", {}).get("sessions", [])
+        run.previous_seconds = 60 * card.get("training", {}).get("wall_time_min", 0.0)
+        print(f"initialised from model {args.init_from!r} (step {step}; optimizer state starts fresh)", flush=True)
     command = f"python -m inference_backend.training.{recipe.name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
     history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
     stream = SlicePairStream(default_sources(args.data), patch_size=args.patch, seed=args.seed * 7919 + step)
