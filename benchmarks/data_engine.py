@@ -57,7 +57,7 @@ def measure(data: Path, pairs: int = 600, batch: int = 16) -> dict:
         "pairs_per_s_one_thread": round(pairs_per_s, 1),
         "training_step_s_two_threads": round(step_s, 3),
         "pairs_needed_per_s": round(batch / step_s, 1),
-        "note": "pairs: 64x64 (HR, conditioning) patches incl. volume generation (48 slices per volume), one worker "
+        "note": "pairs: 64x64 (HR, conditioning) patches incl. volume generation (a pool of 4 volumes, one replaced every 48 pairs), one worker "
         "thread; training step: Res-SRDiff CompactUNet (32,64,128,256), batch 16, forward+backward+AdamW.",
     }
 

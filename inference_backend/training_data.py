@@ -88,17 +88,14 @@ def degrade_slice(hr: np.ndarray, degradation: Degradation, rng: np.random.Gener
     return hr.astype(np.float32), low.astype(np.float32)
 
 
-def random_patch(
-    hr: np.ndarray, conditioning: np.ndarray, size: int, rng: np.random.Generator, tries: int = 6
-) -> tuple[np.ndarray, np.ndarray]:
-    """A ``size`` x ``size`` crop (edge-padded if the slice is smaller), preferring tissue."""
-    pad = [(0, max(0, size - n)) for n in hr.shape]
-    hr, conditioning = np.pad(hr, pad, mode="edge"), np.pad(conditioning, pad, mode="edge")
+def random_window(image: np.ndarray, window: int, rng: np.random.Generator, tries: int = 6) -> np.ndarray:
+    """A ``window`` x ``window`` crop (edge-padded if the slice is smaller), preferring tissue."""
+    image = np.pad(image, [(0, max(0, window - n)) for n in image.shape], mode="edge")
     for attempt in range(tries):
-        top, left = (int(rng.integers(0, n - size + 1)) for n in hr.shape)
-        patch = hr[top : top + size, left : left + size]
-        if (patch > -0.8).mean() > 0.25 or attempt == tries - 1:
-            return patch, conditioning[top : top + size, left : left + size]
+        top, left = (int(rng.integers(0, n - window + 1)) for n in image.shape)
+        crop = image[top : top + window, left : left + window]
+        if (crop > -0.8).mean() > 0.25 or attempt == tries - 1:
+            return crop
     raise AssertionError("unreachable")
 
 
@@ -109,22 +106,31 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         self,
         sources: list[tuple[VolumeSource, float]],
         patch_size: int = 64,
-        slices_per_volume: int = 48,
+        pairs_per_refresh: int = 48,
         seed: int = 0,
         factors: tuple[int, ...] = (2, 3, 4, 5, 6),
+        pool_size: int = 4,
     ) -> None:
         self.sources = [s for s, _ in sources]
         weights = np.asarray([w for _, w in sources], dtype=float)
         self.weights = weights / weights.sum()
-        self.patch_size, self.slices_per_volume, self.seed, self.factors = patch_size, slices_per_volume, seed, factors
+        self.patch_size, self.pairs_per_refresh, self.seed, self.factors = patch_size, pairs_per_refresh, seed, factors
+        self.pool_size = pool_size
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Pairs drawn from a pool of volumes, one of which is replaced every ``pairs_per_refresh``
+        pairs: a batch mixes volumes (contrasts, shapes) while each costly volume serves many pairs."""
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, 0 if info is None else info.id])
+
+        def new_volume() -> np.ndarray:
+            return self.sources[rng.choice(len(self.sources), p=self.weights)](rng)
+
+        pool = [new_volume() for _ in range(self.pool_size)]
         while True:
-            volume = self.sources[rng.choice(len(self.sources), p=self.weights)](rng)
-            for _ in range(self.slices_per_volume):
-                yield self.draw_pair(volume, rng)
+            for _ in range(self.pairs_per_refresh):
+                yield self.draw_pair(pool[rng.integers(len(pool))], rng)
+            pool[rng.integers(len(pool))] = new_volume()
 
     def draw_pair(self, volume: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         axis = int(rng.integers(3))
@@ -132,9 +138,17 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         image = np.take(volume, index, axis=axis)
         if rng.uniform() < 0.5:
             image = image.T  # either in-plane axis of the volume may be the coarse one
-        hr, conditioning = degrade_slice(image, draw_degradation(rng, self.factors), rng)
-        hr, conditioning = random_patch(hr, conditioning, self.patch_size, rng)
-        return {"hr": torch.from_numpy(hr.copy())[None], "conditioning": torch.from_numpy(conditioning.copy())[None]}
+        degradation = draw_degradation(rng, self.factors)
+        # degrade a window with a margin of two LR samples, keep its centre: no crop-edge effects,
+        # and a fraction of the work of degrading the whole slice
+        margin = 2 * degradation.factor
+        window = -(-(self.patch_size + 2 * margin) // degradation.factor) * degradation.factor
+        hr, conditioning = degrade_slice(random_window(image, window, rng), degradation, rng)
+        centre = slice(margin, margin + self.patch_size)
+        return {
+            "hr": torch.from_numpy(np.ascontiguousarray(hr[centre, centre]))[None],
+            "conditioning": torch.from_numpy(np.ascontiguousarray(conditioning[centre, centre]))[None],
+        }
 
 
 def default_sources(data_dir: Path, synthetic_share: float = 0.5) -> list[tuple[VolumeSource, float]]:

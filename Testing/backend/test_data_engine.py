@@ -85,8 +85,8 @@ def test_stream_is_deterministic_and_well_formed():
     generator = SyntheticBrainGenerator([toy_labels()], toy_priors())
     volume = torch.from_numpy(smooth_phantom((40, 36, 30))).numpy() / 100 - 1
     sources = [(generator.sample, 0.5), (lambda rng: augment_real(volume, rng), 0.5)]
-    first = list(itertools.islice(iter(SlicePairStream(sources, patch_size=32, slices_per_volume=4, seed=9)), 10))
-    again = list(itertools.islice(iter(SlicePairStream(sources, patch_size=32, slices_per_volume=4, seed=9)), 10))
+    first = list(itertools.islice(iter(SlicePairStream(sources, patch_size=32, pairs_per_refresh=4, seed=9)), 10))
+    again = list(itertools.islice(iter(SlicePairStream(sources, patch_size=32, pairs_per_refresh=4, seed=9)), 10))
     for a, b in zip(first, again):
         assert a["hr"].shape == a["conditioning"].shape == (1, 32, 32)
         assert torch.equal(a["hr"], b["hr"]) and torch.equal(a["conditioning"], b["conditioning"])

@@ -38,7 +38,7 @@ DEGRADATION_DESCRIPTION = (
 
 def validation_set(data: Path, count: int = 96, patch: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
     """Fixed validation pairs (separate seed, larger patches)."""
-    stream = SlicePairStream(default_sources(data), patch_size=patch, slices_per_volume=8, seed=10_000)
+    stream = SlicePairStream(default_sources(data), patch_size=patch, pairs_per_refresh=8, seed=10_000)
     pairs = list(itertools.islice(iter(stream), count))
     return torch.stack([p["hr"] for p in pairs]), torch.stack([p["conditioning"] for p in pairs])
 

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     schedule = VESchedule()
     channels = tuple(int(c) for c in args.channels.split(","))
     model = ScoreNet(schedule, {"in_channels": 1, "out_channels": 1, "channels": channels, "blocks_per_level": 1})
-    stream = SlicePairStream(default_sources(args.data), patch_size=96, slices_per_volume=8, seed=10_000) if args.data else None
+    stream = SlicePairStream(default_sources(args.data), patch_size=96, pairs_per_refresh=8, seed=10_000) if args.data else None
     val_hr = torch.stack([p["hr"] for p in itertools.islice(iter(stream), 96)]) if stream else None
 
     @torch.no_grad()
