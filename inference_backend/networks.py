@@ -90,3 +90,28 @@ class CompactUNet(nn.Module):
         for upsample, block in zip(self.upsamplers, self.up_blocks):
             h = block(torch.cat([upsample(h), skips.pop()], dim=1), embedding)
         return self.head(h)
+
+
+class ScheduledUNet(nn.Module):
+    """A CompactUNet paired with the noise schedule it was trained for; saved and loaded together.
+
+    Subclasses set ``schedule_class`` and define ``forward``.
+    """
+
+    schedule_class: type
+
+    def __init__(self, schedule, unet: dict) -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.unet = CompactUNet(**unet)
+
+    def checkpoint(self) -> dict:
+        from dataclasses import asdict
+
+        return {"schedule": asdict(self.schedule), "unet": self.unet.config, "state_dict": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict) -> "ScheduledUNet":
+        net = cls(cls.schedule_class(**checkpoint["schedule"]), checkpoint["unet"])
+        net.load_state_dict(checkpoint["state_dict"])
+        return net.eval()

@@ -85,6 +85,15 @@ class MethodSpec:
 
 INTERPOLATION_KINDS = ("linear", "bspline", "lanczos")
 
+
+def model_options(default_model: str) -> tuple[OptionSpec, ...]:
+    """The options every learned method has: which weights, and how many slices per call."""
+    return (
+        OptionSpec("model", default_model, "model name (bundled, or in the user models folder)"),
+        OptionSpec("batch_size", 8, "slices per network call", minimum=1, maximum=256),
+    )
+
+
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
@@ -100,10 +109,7 @@ METHODS: dict[str, MethodSpec] = {
             name="res-srdiff",
             summary="Res-SRDiff: 4-step residual-shifting diffusion from the up-sampled scan; samples give a variance map.",
             entry="inference_backend.methods.res_srdiff:run",
-            options=(
-                OptionSpec("model", "res-srdiff", "model name (bundled, or in the user models folder)"),
-                OptionSpec("batch_size", 8, "slices per network call", minimum=1, maximum=256),
-            ),
+            options=model_options("res-srdiff"),
             stochastic=True,
             weights=("res-srdiff",),
             expected_time="CPU ~60-90 s per sample (2 cores); GPU a few seconds",
@@ -113,8 +119,8 @@ METHODS: dict[str, MethodSpec] = {
             name="srmri",
             summary="SRMRI: unsupervised score-based prior of HR slices; DPS alternating with wavelet fusion; any scale.",
             entry="inference_backend.methods.srmri:run",
-            options=(
-                OptionSpec("model", "srmri", "model name (bundled, or in the user models folder)"),
+            options=model_options("srmri")
+            + (
                 OptionSpec("steps", 40, "noise scales N (the paper: 2000)", minimum=2, maximum=4000),
                 OptionSpec("k", 2, "DPS every k-th step, wavelet fusion on the others (1 = pure DPS)", minimum=1, maximum=100),
                 OptionSpec("rho", 1.0, "DPS step size", minimum=0.0),
@@ -122,7 +128,6 @@ METHODS: dict[str, MethodSpec] = {
                 OptionSpec("fusion", True, "wavelet fusion on non-DPS steps (False: the ablation)"),
                 OptionSpec("start_sigma", 0.5, "start from the up-sampled scan at this noise level (0: pure noise)", minimum=0.0),
                 OptionSpec("operator", "bicubic", "down-sampling operator H of the data-consistency step", choices=("bicubic", "linear", "box")),
-                OptionSpec("batch_size", 8, "slices per network call", minimum=1, maximum=256),
             ),
             stochastic=True,
             weights=("srmri",),

@@ -1,0 +1,64 @@
+"""The shared run of the 2D diffusion methods: condition, slice, sample N times, summarise.
+
+The LR volume is normalised and interpolated onto the HR grid (B-spline: the conditioning
+every network was trained with); each sample runs the method's slice model over every slice
+(:mod:`inference_backend.slicing`); the mean is the HR result, the spread the variance map.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from inference_backend.assets import load_checkpoint
+from inference_backend.methods.base import MethodRequest, MethodResult, ModelInfo
+from inference_backend.methods.sample_statistics import SampleStatistics
+from inference_backend.networks import ScheduledUNet
+from inference_backend.normalization import IntensityNormalizer
+from inference_backend.resampling import resample
+from inference_backend.slicing import SliceModel, SlicePlan, run_slices
+from inference_backend.volume import Volume
+
+
+def load_network(request: MethodRequest, network_class: type[ScheduledUNet]) -> tuple[ScheduledUNet, ModelInfo]:
+    name = request.options["model"]
+    checkpoint, card = load_checkpoint(name, "cpu")
+    return network_class.from_checkpoint(checkpoint).to(request.device), ModelInfo(name, card["sha256"], card)
+
+
+def sample_slices(
+    request: MethodRequest,
+    slice_model_for: Callable[[torch.Generator], SliceModel],
+    model: ModelInfo,
+    with_measurement: bool = False,
+) -> MethodResult:
+    """``slice_model_for(generator)`` gives the slice model of one sample (seeded per sample)."""
+    progress = request.progress
+    with progress.stage("B-spline conditioning", 0.0, 0.05):
+        normalizer = IntensityNormalizer.fit(request.volume.array)
+        conditioning = normalizer.forward(resample(request.volume, request.target, "bspline", progress).array)
+        measurement = normalizer.forward(request.volume.array) if with_measurement else None
+    plan = SlicePlan.between(request.volume.grid, request.target)
+    statistics = SampleStatistics(request.keep_samples)
+    for sample in range(request.samples):
+        generator = torch.Generator().manual_seed(request.seed * 1000 + sample)
+        span = (0.05 + 0.95 * sample / request.samples, 0.05 + 0.95 * (sample + 1) / request.samples)
+        with progress.stage(f"sample {sample + 1}/{request.samples}", *span):
+            statistics.add(
+                run_slices(
+                    conditioning,
+                    plan,
+                    slice_model_for(generator),
+                    request.options["batch_size"],
+                    progress,
+                    request.device,
+                    measurement=measurement,
+                )
+            )
+    variance = statistics.variance
+    return MethodResult(
+        volume=Volume(normalizer.inverse(statistics.mean), request.target),
+        variance=None if variance is None else Volume(normalizer.inverse_variance(variance), request.target),
+        model=model,
+        samples=None if statistics.samples is None else normalizer.inverse(statistics.samples),
+    )
