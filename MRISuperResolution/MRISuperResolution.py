@@ -350,8 +350,10 @@ class MRISuperResolutionTest(ScriptedLoadableModuleTest):
         np.testing.assert_allclose(result.GetOrigin(), head.GetOrigin(), atol=1e-3)
         np.testing.assert_allclose(result.GetSpacing(), head.GetSpacing(), atol=1e-4)
         reference = slicer.util.arrayFromVolume(head)[:count].astype(float)
-        error = np.abs(slicer.util.arrayFromVolume(result) - reference).mean()
-        self.assertLess(error, 0.1 * reference.std())
+        restored = slicer.util.arrayFromVolume(result)
+        aligned = np.abs(restored[1:-1] - reference[1:-1]).mean()
+        shifted = np.abs(restored[1:-1] - reference[2:]).mean()  # one thin slice off: what a geometry slip gives
+        self.assertLess(aligned, 0.8 * shifted)
         self.delayDisplay("Interpolation test passed")
 
     def test_learned_method_when_present(self):
