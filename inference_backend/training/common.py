@@ -93,6 +93,7 @@ def export_model(name: str, checkpoint: dict[str, Any], card: dict[str, Any], di
     card = {
         "name": name,
         **card,
+        "weights_file": weights.name,
         "sha256": digest,
         "size_mb": round(weights.stat().st_size / 2**20, 2),
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
