@@ -15,7 +15,7 @@ import numpy as np
 
 from inference_backend.cases import through_plane_case
 from inference_backend.datasets import load_mni152
-from inference_backend.io import write_volume
+from inference_backend.io import read_volume, write_volume
 from inference_backend.panels import Tile, central_slice, save_panel
 from inference_backend.pipeline import JobOptions, process, run_job
 from inference_backend.progress import Progress
@@ -44,8 +44,6 @@ def run_demo(out_dir: str, method: str | None = None, device: str = "auto", prog
     options = JobOptions(method=method, scale=tuple(float(f) for f in case.factors), device=device)
     with progress.stage(f"super-resolve ({method})", 0.1, 0.7):
         written = run_job(lr_path, out, options, progress=progress)
-    from inference_backend.io import read_volume
-
     result = read_volume(written["sr"])
     rows = {_label(method, options): case.score(result.array)}
     with progress.stage("baselines", 0.7, 0.9):

@@ -6,6 +6,7 @@ input; a failed or cancelled job leaves no output file behind.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -201,21 +202,19 @@ def run_job(
     Outputs are first written to a hidden folder inside ``out_dir`` and moved into place only
     when all of them exist, so a failure or cancellation leaves ``out_dir`` as it was.
     """
-    import json
-
     progress = progress or Progress()
     if output_dtype not in {"float32", "input"}:
         raise InputError(f"--output-dtype must be float32 or input; got {output_dtype!r}")
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}; got {output_format!r}")
+    paths = output_paths(input_path, out_dir, output_format)
+    if Path(input_path).resolve() in {p.resolve() for p in paths.values()}:
+        raise InputError(f"an output would overwrite the input {input_path}; choose another --out folder")
     with progress.stage("read", 0.0, 0.05):
         volume = read_volume(input_path)
         mask = None if lesion_mask_path is None else read_mask(lesion_mask_path, volume.grid)
     with progress.stage("process", 0.05, 0.95):
         outputs = process(volume, options, mask, progress)
-    paths = output_paths(input_path, out_dir, output_format)
-    if Path(input_path).resolve() in {p.resolve() for p in paths.values()}:
-        raise InputError(f"an output would overwrite the input {input_path}; choose another --out folder")
     with progress.stage("write", 0.95, 1.0):
         volumes = {"sr": outputs.sr, "variance": outputs.variance, "lesion_filled": outputs.lesion_filled}
         written = {key: paths[key] for key, value in volumes.items() if value is not None}

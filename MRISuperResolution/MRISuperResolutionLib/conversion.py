@@ -48,14 +48,14 @@ def update_node_from_volume(node, volume: "Volume") -> None:
     node.Modified()
 
 
-def mask_from_node(mask_node, reference_node) -> np.ndarray:
-    """A boolean lesion mask on the reference volume's grid, from a labelmap or a segmentation."""
+def mask_from_node(mask_node, reference_node, reference: "Volume") -> np.ndarray:
+    """A boolean lesion mask on the grid of ``reference`` (the volume read from ``reference_node``),
+    from a labelmap or a segmentation."""
     import slicer
 
     from inference_backend.errors import InputError
     from inference_backend.lesion_fill import mask_on_grid
 
-    reference = volume_from_node(reference_node)
     if mask_node.IsA("vtkMRMLSegmentationNode"):
         scene = mask_node.GetScene()
         labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__mrisr_lesion_export")

@@ -189,7 +189,7 @@ class SuperResolutionLogic:
             raise InputError("an output volume cannot be the input volume (the input is never modified)")
         volume = volume_from_node(inputVolume)
         target_grid(volume.grid, scale=options.scale, spacing=options.spacing)  # validate now, not in a thread
-        mask = None if lesionMask is None else mask_from_node(lesionMask, inputVolume)
+        mask = None if lesionMask is None else mask_from_node(lesionMask, inputVolume, volume)
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; one of {', '.join(RUNNERS)}")
         backend_runner = RUNNERS[runner]() if runner == "in-process" else RUNNERS[runner](pythonExecutable, self.temp_root)

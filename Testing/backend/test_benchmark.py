@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from inference_backend.benchmark import Entry, run_benchmark
+from inference_backend.benchmark import Entry
 from inference_backend.cli import main
 from inference_backend.metrics import head_mask, interval_coverage, psnr, sample_nll, ssim, std_error_correlation
 

@@ -45,10 +45,11 @@ def test_posterior_is_the_gaussian_conditional_of_the_forward_chain():
     x0, y, x_t = torch.tensor([[0.2]]), torch.tensor([[0.9]]), torch.tensor([[0.4]])
     for step in range(1, 4):
         index = torch.tensor([step])
-        eta, eta_prev, alpha, kappa = SCHEDULE.eta[step], SCHEDULE.eta[step - 1], SCHEDULE.alpha[step], SCHEDULE.kappa
-        prior_mean, prior_var = 0.2 + eta_prev * 0.7, kappa**2 * eta_prev
+        eta_prev, alpha, kappa = SCHEDULE.eta[step - 1], SCHEDULE.alpha[step], SCHEDULE.kappa
+        shift = float(y - x0)
+        prior_mean, prior_var = 0.2 + eta_prev * shift, kappa**2 * eta_prev
         likelihood_var = kappa**2 * alpha
-        observed = 0.4 - alpha * 0.7  # x_t minus the drift of the transition
+        observed = 0.4 - alpha * shift  # x_t minus the drift of the transition
         var = 1 / (1 / prior_var + 1 / likelihood_var)
         mean = var * (prior_mean / prior_var + observed / likelihood_var)
         got_mean, got_var = SCHEDULE.posterior(x_t, x0, index)

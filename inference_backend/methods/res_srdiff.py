@@ -7,7 +7,7 @@ from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
 from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.slicing import SliceBatch, SliceModel
+from inference_backend.slicing import SliceModel
 
 MODEL_NAME = "res-srdiff"
 X0_RANGE = (-1.5, 2.5)  # normalised intensities: background -1, bright tissue ~1; clamp only outliers
