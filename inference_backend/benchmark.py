@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_backend.cases import Case, in_plane_case, through_plane_case
+from inference_backend.cases import Case, in_plane_case, slice_masking_case, through_plane_case
 from inference_backend.datasets import REPO_ROOT, load_mni152, shared_data_dir
 from inference_backend.errors import InputError
 from inference_backend.io import read_volume
@@ -25,6 +25,7 @@ from inference_backend.panels import Tile, central_slice, save_panel
 from inference_backend.pipeline import JobOptions, library_versions, process
 from inference_backend.progress import Progress
 from inference_backend.registry import METHODS, parse_method_options
+from inference_backend.volume import Volume
 
 HELD_OUT_SCANS = ("seg3D_MR",)  # never used for training: evaluation only
 BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
@@ -35,8 +36,12 @@ def suite_cases(suite: str) -> list[Case]:
     if suite == "quick":  # a small crop, for tests and smoke runs
         crop = load_mni152().crop((66, 84, 62), (130, 148, 126))
         return [through_plane_case("mni152-crop_through-plane-x4", crop, 4)]
+    if suite == "slab":
+        return slab_cases()
+    if suite == "imputation":
+        return imputation_cases()
     if suite != "dev":
-        raise InputError(f"unknown suite {suite!r}; available: dev, quick")
+        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, imputation")
     volumes = {"mni152": load_mni152()}
     data = shared_data_dir()
     if data is not None:
@@ -48,6 +53,43 @@ def suite_cases(suite: str) -> list[Case]:
         cases.append(through_plane_case(f"{name}_through-plane-x4", volume, factor=4, axis=2))
         cases.append(in_plane_case(f"{name}_in-plane-x2", volume, factor=2, slice_axis=2))
     return cases
+
+
+SLAB_SIDE = 64
+
+
+def held_out_slabs() -> dict[str, Volume]:
+    """A central 64 x 64 column of each held-out scan through all its slices (a tenth of a volume's CPU time)."""
+    data = shared_data_dir()
+    if data is None:
+        raise InputError("the slab and imputation suites need the development data (../shared/data)")
+    slabs = {}
+    for scan in HELD_OUT_SCANS:
+        volume = read_volume(data / "real" / f"{scan}.nii.gz")
+        volume = volume.with_array(volume.array.astype(np.float32))
+        centre = np.argwhere(volume.array > np.percentile(volume.array, 75)).mean(axis=0).round().astype(int)
+        start = [int(c) - SLAB_SIDE // 2 for c in centre[:2]] + [0]
+        slabs[f"{scan}-slab"] = volume.crop(tuple(start), (start[0] + SLAB_SIDE, start[1] + SLAB_SIDE, volume.grid.size[2]))
+    return slabs
+
+
+def slab_cases() -> list[Case]:
+    """Through-plane x2, x3, x4 and in-plane x2 on the held-out slabs: the suite of ablations."""
+    cases = []
+    for name, slab in held_out_slabs().items():
+        for factor in (2, 3, 4):
+            cases.append(through_plane_case(f"{name}_through-plane-x{factor}", slab, factor, axis=2))
+        cases.append(in_plane_case(f"{name}_in-plane-x2", slab, factor=2, slice_axis=2))
+    return cases
+
+
+def imputation_cases() -> list[Case]:
+    """Slice imputation, 1 of 4 and 1 of 8 slices acquired (InverseSR's 4 mm and 8 mm cases)."""
+    return [
+        slice_masking_case(f"{name}_imputation-1of{keep}", slab, keep_every=keep, axis=2)
+        for name, slab in held_out_slabs().items()
+        for keep in (4, 8)
+    ]
 
 
 @dataclass
@@ -102,7 +144,8 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
     options = JobOptions(
         method=entry.method,
         method_options=entry.options,
-        scale=tuple(float(f) for f in case.factors),
+        scale=None if case.explicit_target else tuple(float(f) for f in case.factors),
+        target=case.reference.grid if case.explicit_target else None,
         samples=samples if spec.stochastic else 1,
         keep_samples=spec.stochastic and samples > 1,
         seed=seed,
@@ -114,6 +157,7 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
         wall = time.perf_counter() - started
     estimate = outputs.sr.array
     row = {"method": entry.label, **case.score(estimate), "wall_time_s": round(wall, 2), "peak_rss_mb": round(memory.peak_mb)}
+    row["s_per_slice"] = round(wall / slice_count(case), 4)
     row["device"] = outputs.report["device"]
     variance = None if outputs.variance is None else outputs.variance.array
     if variance is not None:
@@ -122,6 +166,13 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
         row["nll_256"] = round(sample_nll(case.reference.array, outputs.samples, case.mask), 4)
         row["coverage_90"] = round(interval_coverage(case.reference.array, outputs.samples, case.mask), 4)
     return row, estimate, variance
+
+
+def slice_count(case: Case) -> int:
+    """2D slices the slice engine restores for a case: along every fine axis when one axis is
+    coarse (both orientations), along the fine axis when two are (the unit of 'time per slice')."""
+    size = case.reference.grid.size
+    return sum(size[a] for a in range(3) if a not in case.coarse_axes)
 
 
 def case_panel(path: Path, case: Case, estimates: dict[str, np.ndarray], variances: dict[str, np.ndarray]) -> None:
@@ -201,7 +252,7 @@ def run_benchmark(
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), imputation (slice imputation on the slabs) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite>)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")

@@ -17,7 +17,7 @@ from inference_backend.degradation import (
     slice_profile_matrix,
 )
 from inference_backend.metrics import head_mask, image_metrics
-from inference_backend.volume import Volume
+from inference_backend.volume import Grid, Volume
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Case:
     degraded: Volume  # the simulated low-resolution acquisition, on its exact grid
     factors: tuple[int, int, int]  # --scale that maps `degraded` onto `reference.grid`
     coarse_axes: tuple[int, ...]
+    explicit_target: bool = False  # the output grid is `reference.grid` itself (not reachable by --scale)
 
     @cached_property
     def mask(self) -> np.ndarray:
@@ -69,3 +70,33 @@ def in_plane_case(name: str, volume: Volume, factor: int, slice_axis: int = 2) -
     operators = [AxisOperator(a, kspace_truncation_matrix(reference.grid.size[a], factor)) for a in axes]
     degraded = degrade(reference, SeparableOperator(operators, ndim=3), factors)
     return Case(name, f"in-plane x{factor}: k-space truncation in {'xyz'[axes[0]]}{'xyz'[axes[1]]}", reference, degraded, factors, axes)
+
+
+def slice_masking_case(name: str, volume: Volume, keep_every: int = 4, axis: int = 2, offset: int = 1) -> Case:
+    """Slice imputation (InverseSR's setting): only every ``keep_every``-th HR slice is acquired
+    (thin slices with gaps). The acquired slices lie on HR slices, so the output grid is the
+    reference grid itself, half a voxel away from the one ``--scale`` would give."""
+    factors = tuple(keep_every if a == axis else 1 for a in range(3))
+    reference = crop_to_multiple(volume, factors)
+    kept = [slice(None)] * 3
+    kept[axis] = slice(offset, None, keep_every)
+    first = np.zeros(3)
+    first[axis] = offset
+    grid = reference.grid
+    degraded_grid = Grid(
+        tuple(n // f for n, f in zip(grid.size, factors)),
+        tuple(s * f for s, f in zip(grid.spacing, factors)),
+        tuple(grid.index_to_physical(first)),
+        grid.direction,
+    )
+    degraded = Volume(np.ascontiguousarray(reference.array[tuple(kept)]), degraded_grid)
+    spacing = grid.spacing[axis] * keep_every
+    return Case(
+        name,
+        f"slice imputation: 1 of every {keep_every} slices along {'xyz'[axis]} acquired ({spacing:g} mm apart)",
+        reference,
+        degraded,
+        factors,
+        (axis,),
+        explicit_target=True,
+    )

@@ -1,7 +1,8 @@
 """``mrisr`` (also ``python -m inference_backend``): the backend's command line.
 
 Subcommands: ``run`` (one volume), ``methods`` (what is available), ``demo`` (the main job on
-the embedded MNI152 template) and ``benchmark`` (scored comparisons). User errors print one
+the embedded MNI152 template), ``benchmark`` (scored comparisons) and ``finetune`` (adapt
+MSP-SR to a site's own HR scans). User errors print one
 line on stderr and exit non-zero (2 input, 3 weights, 4 resources, 130 cancelled); ``--debug``
 shows the traceback.
 """
@@ -51,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--method", help="method to demonstrate (default: the best one whose weights are present)")
     demo.add_argument("--device", default="auto")
     add_progress_argument(demo)
+
+    finetune = commands.add_parser("finetune", help="adapt a method to your own HR scans (MSP-SR's third stage)")
+    finetune.add_argument("method", choices=["msp-sr"], help="the method to adapt")
+    finetune.add_argument("--hr", nargs="+", required=True, metavar="SCAN", help="your high-resolution scans")
+    finetune.add_argument("--out", required=True, metavar="NAME", help="name of the new model (then: mrisr run --opt model=NAME)")
+    finetune.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")
+    finetune.add_argument("--from", dest="start_from", default="msp-sr", help="the model to adapt (default: msp-sr)")
+    finetune.add_argument("--threads", type=int, default=2)
 
     from inference_backend.benchmark import add_benchmark_arguments
 
@@ -162,7 +171,36 @@ def command_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "methods": command_methods, "demo": command_demo, "benchmark": command_benchmark}
+def command_finetune(args: argparse.Namespace) -> int:
+    import re
+
+    from inference_backend.assets import user_models_dir, verified_model
+    from inference_backend.errors import InputError
+    from inference_backend.io import read_volume
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.out) or args.out.endswith(".pt"):
+        raise InputError(f"--out {args.out!r}: a model name is letters, digits, '.', '_' and '-' (no path, no .pt)")
+    verified_model(args.start_from)  # missing or tampered weights: one clear message before any work
+    for scan in args.hr:
+        if read_volume(scan).array.size < 32**3:
+            raise InputError(f"{scan}: too small to fine-tune on (fewer than 32^3 voxels)")
+    from inference_backend.training import msp_sr
+
+    runs = user_models_dir().parent / "finetune-runs" / args.out
+    return msp_sr.main(
+        ["--stage", "target", "--hr", *args.hr, "--start-from", args.start_from, "--export", "--export-name", args.out,
+         "--models-dir", str(user_models_dir()), "--run-dir", str(runs), "--minutes", str(args.minutes),
+         "--threads", str(args.threads)]
+    )  # fmt: skip
+
+
+COMMANDS = {
+    "run": command_run,
+    "methods": command_methods,
+    "demo": command_demo,
+    "benchmark": command_benchmark,
+    "finetune": command_finetune,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,9 +104,25 @@ def kspace_truncation_matrix(n: int, factor: int) -> np.ndarray:
 @lru_cache(maxsize=256)
 def bicubic_matrix(n: int, factor: int) -> np.ndarray:
     """Anti-aliased bicubic down-sampling by ``factor`` (PyTorch's kernel): ``(n // factor) x n``."""
+    return resize_matrix(n, n // factor, "bicubic")
+
+
+@lru_cache(maxsize=256)
+def resize_matrix(n: int, m: int, mode: str) -> np.ndarray:
+    """PyTorch's anti-aliased resizing from ``n`` to ``m`` samples (bicubic, bilinear or area) as an ``m x n`` matrix."""
     identity = torch.eye(n, dtype=torch.float64)[:, None, :, None].repeat(1, 1, 1, 4)
-    out = torch.nn.functional.interpolate(identity, size=(n // factor, 4), mode="bicubic", antialias=True)
+    extra = {} if mode == "area" else {"antialias": True}
+    out = torch.nn.functional.interpolate(identity, size=(m, 4), mode=mode, **extra)
     return out[:, 0, :, 0].T.numpy()
+
+
+@lru_cache(maxsize=256)
+def lanczos_matrix(n: int, factor: int, lobes: int = 3) -> np.ndarray:
+    """Lanczos (windowed sinc, ``lobes`` lobes) down-sampling by ``factor``: ``(n // factor) x n``, rows sum to 1."""
+    centres = (np.arange(n // factor) + 0.5) * factor - 0.5
+    x = (np.arange(n)[None, :] - centres[:, None]) / factor
+    weights = np.sinc(x) * np.sinc(x / lobes) * (np.abs(x) < lobes)
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def slice_mask_matrix(n: int, keep_every: int, offset: int = 0) -> np.ndarray:

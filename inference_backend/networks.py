@@ -9,6 +9,7 @@ scale and shift (FiLM), as in the DDPM/ADM UNets.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -76,8 +77,17 @@ class CompactUNet(nn.Module):
         nn.init.zeros_(self.head[2].weight)  # start as the zero map: a residual model starts at its input
         nn.init.zeros_(self.head[2].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, control: "ControlBranch | None" = None) -> torch.Tensor:
         embedding = self.time_mlp(timestep_embedding(t, self.channels[0]))
+        h, skips = self.encode(x, embedding)
+        if control is not None:
+            middle_residual, skip_residuals = control(x, embedding)
+            h = h + middle_residual
+            skips = [skip + residual for skip, residual in zip(skips, skip_residuals)]
+        return self.decode(h, skips, embedding)
+
+    def encode(self, x: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stem, down path and middle block: (the middle features, the skips of each level but the last)."""
         h = self.stem(x)
         skips = []
         for level, blocks in enumerate(self.down_blocks):
@@ -86,10 +96,39 @@ class CompactUNet(nn.Module):
             if level < len(self.downsamplers):
                 skips.append(h)
                 h = self.downsamplers[level](h)
-        h = self.middle(h, embedding)
+        return self.middle(h, embedding), skips
+
+    def decode(self, h: torch.Tensor, skips: list[torch.Tensor], embedding: torch.Tensor) -> torch.Tensor:
+        skips = list(skips)
         for upsample, block in zip(self.upsamplers, self.up_blocks):
             h = block(torch.cat([upsample(h), skips.pop()], dim=1), embedding)
         return self.head(h)
+
+
+class ControlBranch(nn.Module):
+    """ControlNet (Zhang et al., 2023) for a CompactUNet: a trainable copy of its encoder whose
+    features join the frozen base's middle block and skips through zero-initialised 1x1
+    convolutions, so that the adapted network starts exactly as the base and learns a residual."""
+
+    def __init__(self, base: CompactUNet) -> None:
+        super().__init__()
+        self.stem = copy.deepcopy(base.stem)
+        self.down_blocks = copy.deepcopy(base.down_blocks)
+        self.downsamplers = copy.deepcopy(base.downsamplers)
+        self.middle = copy.deepcopy(base.middle)
+        self.skip_projections = nn.ModuleList(zero_convolution(width) for width in base.channels[:-1])
+        self.middle_projection = zero_convolution(base.channels[-1])
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h, skips = CompactUNet.encode(self, x, embedding)  # the same encoder code on the copied layers
+        return self.middle_projection(h), [projection(skip) for projection, skip in zip(self.skip_projections, skips)]
+
+
+def zero_convolution(channels: int) -> nn.Conv2d:
+    convolution = nn.Conv2d(channels, channels, 1)
+    nn.init.zeros_(convolution.weight)
+    nn.init.zeros_(convolution.bias)
+    return convolution
 
 
 class ScheduledUNet(nn.Module):
@@ -104,6 +143,12 @@ class ScheduledUNet(nn.Module):
         super().__init__()
         self.schedule = schedule
         self.unet = CompactUNet(**unet)
+
+    network_type = "CompactUNet"
+
+    @property
+    def config(self) -> dict:
+        return self.unet.config
 
     def checkpoint(self) -> dict:
         from dataclasses import asdict

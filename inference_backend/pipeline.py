@@ -35,7 +35,7 @@ from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.progress import Progress
 from inference_backend.registry import MethodSpec, get_method
 from inference_backend.target import target_grid
-from inference_backend.volume import Volume
+from inference_backend.volume import Grid, Volume
 
 MAX_SAMPLES = 64
 
@@ -48,6 +48,7 @@ class JobOptions:
     method_options: dict[str, Any] = field(default_factory=dict)
     scale: tuple[float, float, float] | None = None
     spacing: tuple[float, float, float] | None = None
+    target: Grid | None = None  # an explicit output grid (e.g. a reference volume's), instead of scale/spacing
     samples: int = 1
     seed: int = 0
     device: str = "auto"
@@ -79,7 +80,7 @@ def process(
     if not 1 <= options.samples <= MAX_SAMPLES:
         raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}; got {options.samples}")
     validate_intensities(volume, "input volume")
-    target = target_grid(volume.grid, scale=options.scale, spacing=options.spacing)
+    target = options.target or target_grid(volume.grid, scale=options.scale, spacing=options.spacing)
     check_voxel_budget(target, "the output", options.max_voxels)
     if lesion_mask is not None and lesion_mask.shape != volume.grid.size:
         raise InputError(f"lesion mask shape {lesion_mask.shape} differs from the input's {volume.grid.size}")

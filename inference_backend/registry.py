@@ -127,12 +127,46 @@ METHODS: dict[str, MethodSpec] = {
                 OptionSpec("snr", 0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0),
                 OptionSpec("fusion", True, "wavelet fusion on non-DPS steps (False: the ablation)"),
                 OptionSpec("start_sigma", 0.5, "start from the up-sampled scan at this noise level (0: pure noise)", minimum=0.0),
-                OptionSpec("operator", "bicubic", "down-sampling operator H of the data-consistency step", choices=("bicubic", "linear", "box")),
+                OptionSpec(
+                    "operator",
+                    "bicubic",
+                    "down-sampling operator H of the data-consistency step (the thick-slice ones: the data engine's profiles)",
+                    choices=("bicubic", "linear", "box", "lanczos", "gaussian-slices", "sinc-slices"),
+                ),
             ),
             stochastic=True,
             weights=("srmri",),
             expected_time="CPU: minutes per sample with the default 40 scales; the paper's 2000 scales are GPU-only",
             paper="Poudel et al., SRMRI: unsupervised MRI super-resolution with score-based diffusion and wavelet fusion",
+        ),
+        MethodSpec(
+            name="msp-sr",
+            summary="MSP-SR: SR3 conditional diffusion + ControlNet, staged transfer, few-shot fine-tuning; calibrated variance.",
+            entry="inference_backend.methods.msp_sr:run",
+            options=model_options("msp-sr")
+            + (
+                OptionSpec("steps", 10, "DDIM steps (the training schedule has 2000)", minimum=1, maximum=2000),
+                OptionSpec("eta", 0.0, "DDIM stochasticity (0: deterministic given the starting noise, 1: DDPM-like)", minimum=0.0, maximum=1.0),
+            ),
+            stochastic=True,
+            weights=("msp-sr",),
+            expected_time="CPU: ~2-4 min per sample with 10 DDIM steps (2 cores); GPU seconds",
+            paper="MSP-SR: multi-stage probabilistic diffusion super-resolution with ControlNet adaptation",
+        ),
+        MethodSpec(
+            name="inverse-sr",
+            summary="InverseSR(Decoder): slice imputation by inverting a 3D generative prior of brain volumes.",
+            entry="inference_backend.methods.inverse_sr:run",
+            options=(
+                OptionSpec("model", "inverse-sr", "model name (bundled, or in the user models folder)"),
+                OptionSpec("steps", 40, "Adam steps on the latent of each tile (the paper: 600)", minimum=1, maximum=5000),
+                OptionSpec("acquisition", "thin", "thin: slices with gaps (imputation); thick: contiguous thick slices", choices=("thin", "thick")),
+                OptionSpec("tile", 64, "tile side in voxels (memory: one tile at a time)", minimum=16, maximum=512),
+                OptionSpec("overlap", 16, "tile overlap in voxels (cross-faded)", minimum=0, maximum=256),
+            ),
+            weights=("inverse-sr",),
+            expected_time="CPU: tens of minutes for a whole head (2 cores); GPU minutes",
+            paper="Wang et al., InverseSR: 3D brain MRI super-resolution using a latent diffusion model (MICCAI 2023)",
         ),
     )
 }

@@ -8,7 +8,7 @@ network sees exactly what the slice engine will feed it:
 * through-plane (thick slices along the slice's last axis, W): profile gaussian/box/sinc,
   factor 2-6, slice thickness 80-100% of the spacing (the rest is gap);
 * in-plane (both axes): k-space truncation, anti-aliased bicubic or Gaussian blur +
-  decimation, factor 2-4;
+  decimation, factor uniform in 2-4;
 * Rician noise on the acquisition (0-2% of the intensity range).
 
 Deterministic under a seed (one ``numpy`` generator per worker, seeded from it).
@@ -62,11 +62,17 @@ def draw_degradation(
     factor = int(rng.choice(factors))
     noise = float(rng.uniform(0, 0.02)) if rng.uniform() < 0.7 else 0.0
     if rng.uniform() < in_plane_share:
-        factor = min(factor, 4)
+        factor = int(rng.choice([f for f in factors if f <= 4] or [min(factors)]))
         operator = str(rng.choice(["kspace", "bicubic", "gaussian"], p=[0.6, 0.2, 0.2]))
         return Degradation("in-plane", operator, factor, float(factor), noise)
     thickness = round(float(factor * rng.uniform(0.8, 1.0)), 1)
     return Degradation("through-plane", str(rng.choice(PROFILES)), factor, thickness, noise)
+
+
+def projection_matrix(degradation: Degradation, n: int) -> np.ndarray:
+    """``n x n``: acquisition then the inference B-spline up-sampling, noise-free (the operator A
+    that maps an HR slice axis onto its conditioning image)."""
+    return bspline_upsampling_matrix(n // degradation.factor, degradation.factor) @ degradation.matrix(n)
 
 
 def degrade_slice(hr: np.ndarray, degradation: Degradation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -110,12 +116,17 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         seed: int = 0,
         factors: tuple[int, ...] = (2, 3, 4, 5, 6),
         pool_size: int = 4,
+        in_plane_share: float = 0.3,
+        hr_only: bool = False,
+        with_operator: bool = False,
     ) -> None:
         self.sources = [s for s, _ in sources]
         weights = np.asarray([w for _, w in sources], dtype=float)
         self.weights = weights / weights.sum()
         self.patch_size, self.pairs_per_refresh, self.seed, self.factors = patch_size, pairs_per_refresh, seed, factors
-        self.pool_size = pool_size
+        self.pool_size, self.in_plane_share = pool_size, in_plane_share
+        self.hr_only = hr_only  # unconditional priors: skip the (costly) degradation
+        self.with_operator = with_operator  # consistency losses: also yield the projection A of each pair
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         """Pairs drawn from a pool of volumes, one of which is replaced every ``pairs_per_refresh``
@@ -133,29 +144,106 @@ class SlicePairStream(torch.utils.data.IterableDataset):
             pool[rng.integers(len(pool))] = new_volume()
 
     def draw_pair(self, volume: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        axis = int(rng.integers(3))
-        index = int(rng.integers(volume.shape[axis] // 5, volume.shape[axis] * 4 // 5))
-        image = np.take(volume, index, axis=axis)
+        """A patch pair from a slice of ``volume`` (or from ``volume`` itself when it is a 2D image)."""
+        if volume.ndim == 2:
+            image = volume
+        else:
+            axis = int(rng.integers(3))
+            index = int(rng.integers(volume.shape[axis] // 5, volume.shape[axis] * 4 // 5))
+            image = np.take(volume, index, axis=axis)
         if rng.uniform() < 0.5:
             image = image.T  # either in-plane axis of the volume may be the coarse one
-        degradation = draw_degradation(rng, self.factors)
+        if self.hr_only:
+            hr = random_window(image, self.patch_size, rng).astype(np.float32)
+            return {"hr": torch.from_numpy(np.ascontiguousarray(hr))[None]}
+        degradation = draw_degradation(rng, self.factors, self.in_plane_share)
         # degrade a window with a margin of two LR samples, keep its centre: no crop-edge effects,
         # and a fraction of the work of degrading the whole slice
         margin = 2 * degradation.factor
         window = -(-(self.patch_size + 2 * margin) // degradation.factor) * degradation.factor
         hr, conditioning = degrade_slice(random_window(image, window, rng), degradation, rng)
         centre = slice(margin, margin + self.patch_size)
-        return {
+        pair = {
             "hr": torch.from_numpy(np.ascontiguousarray(hr[centre, centre]))[None],
             "conditioning": torch.from_numpy(np.ascontiguousarray(conditioning[centre, centre]))[None],
         }
+        if self.with_operator:
+            # A restricted to the patch (rows: first axis, columns: second): exact away from the
+            # patch border, where the margin's contribution is left out
+            identity = np.eye(self.patch_size)
+            degraded_axes = (1,) if degradation.family == "through-plane" else (0, 1)
+            for key, axis in (("operator_rows", 0), ("operator_columns", 1)):
+                matrix = projection_matrix(degradation, hr.shape[axis])[centre, centre] if axis in degraded_axes else identity
+                pair[key] = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+        return pair
 
 
-def default_sources(data_dir: Path, synthetic_share: float = 0.5) -> list[tuple[VolumeSource, float]]:
+class VolumeCropStream(torch.utils.data.IterableDataset):
+    """Endless HR 3D crops ``{"hr": (1, C, C, C)}`` in [-1, 1], mostly tissue, from a pool of volumes
+    (the training data of the 3D generative prior)."""
+
+    def __init__(self, sources: list[tuple[VolumeSource, float]], crop: int = 48, crops_per_refresh: int = 16, seed: int = 0) -> None:
+        self.sources = [s for s, _ in sources]
+        weights = np.asarray([w for _, w in sources], dtype=float)
+        self.weights = weights / weights.sum()
+        self.crop, self.crops_per_refresh, self.seed = crop, crops_per_refresh, seed
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, 0 if info is None else info.id])
+        while True:
+            volume = self.sources[rng.choice(len(self.sources), p=self.weights)](rng)
+            volume = np.pad(volume, [(0, max(0, self.crop - n)) for n in volume.shape], mode="edge")
+            for _ in range(self.crops_per_refresh):
+                yield {"hr": torch.from_numpy(self.draw_crop(volume, rng))[None]}
+
+    def draw_crop(self, volume: np.ndarray, rng: np.random.Generator, tries: int = 6) -> np.ndarray:
+        for attempt in range(tries):
+            corner = [int(rng.integers(0, n - self.crop + 1)) for n in volume.shape]
+            crop = volume[tuple(slice(c, c + self.crop) for c in corner)]
+            if (crop > -0.8).mean() > 0.3 or attempt == tries - 1:
+                break
+        for axis in range(3):
+            if rng.uniform() < 0.5:
+                crop = np.flip(crop, axis)
+        return np.ascontiguousarray(crop, dtype=np.float32)
+
+
+def default_sources(
+    data_dir: Path, synthetic_share: float = 0.5, scans: tuple[str, ...] = TRAINING_SCANS
+) -> list[tuple[VolumeSource, float]]:
     """Synthetic label-map brains and the training real scans (never the held-out ones)."""
     generator = SyntheticBrainGenerator.from_directory(data_dir / "labels")
-    scans = [read_volume(data_dir / "real" / f"{name}.nii.gz").array.astype(np.float32) for name in TRAINING_SCANS]
     sources: list[tuple[VolumeSource, float]] = [(generator.sample, synthetic_share)]
-    for scan in scans:
-        sources.append((lambda rng, scan=scan: augment_real(scan, rng), (1 - synthetic_share) / len(scans)))
-    return sources
+    return sources + [(source, (1 - synthetic_share) * weight) for source, weight in scan_sources([data_dir / "real" / f"{name}.nii.gz" for name in scans])]
+
+
+def scan_sources(paths: list[Path]) -> list[tuple[VolumeSource, float]]:
+    """Augmented real HR scans, equally weighted (a user's own scans for fine-tuning)."""
+    scans = [read_volume(path).array.astype(np.float32) for path in paths]
+    return [(lambda rng, scan=scan: augment_real(scan, rng), 1 / len(scans)) for scan in scans]
+
+
+NATURAL_IMAGES = (
+    "astronaut", "brick", "camera", "cat", "cell", "chelsea", "clock", "coffee", "coins", "grass",
+    "gravel", "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket", "text",
+)  # fmt: skip
+
+
+def natural_image_sources() -> list[tuple[VolumeSource, float]]:
+    """scikit-image's bundled photographs as grey 2D images: MSP-SR's out-of-domain data."""
+    import skimage.color
+    import skimage.data
+
+    def grey(name: str) -> np.ndarray:
+        image = getattr(skimage.data, name)()
+        image = skimage.color.rgb2gray(image[..., :3]) if image.ndim == 3 else image / 255.0
+        return image.astype(np.float32)
+
+    images = [grey(name) for name in NATURAL_IMAGES]
+
+    def draw(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+        image = np.rot90(image, int(rng.integers(4)))
+        return (2 * np.clip(image, 0, 1) ** np.exp(rng.normal(0, 0.25)) - 1).astype(np.float32)
+
+    return [(lambda rng, image=image: draw(rng, image), 1 / len(images)) for image in images]

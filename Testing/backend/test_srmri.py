@@ -9,6 +9,7 @@ import torch
 from conftest import make_volume
 from inference_backend.methods.srmri import ScoreNet, downsampling_operator
 from inference_backend.pipeline import JobOptions, process
+from inference_backend.registry import get_method
 from inference_backend.score_sde import SRMRISampler, VESchedule, WaveletFusion, dsm_loss
 from inference_backend.slicing import SliceBatch, SlicePlan, run_slices
 from inference_backend.progress import Progress
@@ -52,7 +53,7 @@ def test_sampler_pulls_towards_the_measurement(k, fusion):
     """With a flat Gaussian prior, the sample must agree with the LR data far better than the prior mean does."""
     generator = torch.Generator().manual_seed(2)
     truth = torch.sin(torch.linspace(0, 6, 32))[None, None, None, :].repeat(2, 1, 32, 1).to(torch.float64)
-    operator = downsampling_operator("box", (32, 8))
+    operator = downsampling_operator("box", (32, 32), (32, 8))
     measurement = operator(truth)
     upsampled = torch.nn.functional.interpolate(measurement, size=(32, 32), mode="nearest")
     sampler = SRMRISampler(SCHEDULE, steps=30, k=k, rho=8.0, fusion=fusion, start_sigma=1.0)
@@ -60,6 +61,14 @@ def test_sampler_pulls_towards_the_measurement(k, fusion):
     assert out.shape == truth.shape and torch.isfinite(out).all()
     consistency = torch.linalg.vector_norm(operator(out) - measurement) / torch.linalg.vector_norm(measurement)
     assert float(consistency) < 0.5
+
+
+@pytest.mark.parametrize("name", next(o for o in get_method("srmri").options if o.name == "operator").choices)
+def test_every_data_consistency_operator_keeps_constants_and_sizes(name):
+    operator = downsampling_operator(name, (24, 30), (24, 10))
+    out = operator(torch.full((1, 1, 24, 30), 3.0, dtype=torch.float64))
+    assert out.shape == (1, 1, 24, 10)
+    torch.testing.assert_close(out[..., 2:-2], torch.full_like(out[..., 2:-2], 3.0))
 
 
 def test_run_slices_hands_matching_lr_slices_to_the_model():

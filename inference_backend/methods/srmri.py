@@ -5,9 +5,10 @@ operator H used for data consistency is an option (bicubic by default, as in the
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
-from torch import nn
 
+from inference_backend.degradation import AxisOperator, SeparableOperator, lanczos_matrix, resize_matrix, slice_profile_matrix
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
@@ -15,7 +16,6 @@ from inference_backend.score_sde import SRMRISampler, VESchedule
 from inference_backend.slicing import SliceBatch, SliceModel
 
 MODEL_NAME = "srmri"
-OPERATORS = {"bicubic": "bicubic", "linear": "bilinear", "box": "area"}  # H: anti-aliased torch resizing
 NOISE_EMBEDDING_SCALE = 100.0  # log(sigma) spans about [-5, 4]: spread it over the sinusoidal embedding's range
 
 
@@ -29,15 +29,21 @@ class ScoreNet(ScheduledUNet):
         return output / sigma.view(-1, *([1] * (x.ndim - 1)))
 
 
-def downsampling_operator(name: str, size: tuple[int, int]):
-    """H: HR slice batch (cropped to the true slice size) -> the LR slice size."""
-    mode = OPERATORS[name]
+def axis_downsampling(name: str, n: int, m: int) -> np.ndarray:
+    """H along one axis, ``m x n``: anti-aliased resizing (bicubic, linear, box), Lanczos, or the
+    data engine's thick-slice profiles (FWHM = the LR spacing)."""
+    if name in ("bicubic", "linear", "box"):
+        return resize_matrix(n, m, {"bicubic": "bicubic", "linear": "bilinear", "box": "area"}[name])
+    factor = max(1, round(n / m))
+    matrix = lanczos_matrix(n, factor) if name == "lanczos" else slice_profile_matrix(n, factor, name.removesuffix("-slices"))
+    return np.pad(matrix, [(0, max(0, m - len(matrix))), (0, 0)], mode="edge")[:m]
 
-    def operator(x: torch.Tensor) -> torch.Tensor:
-        antialias = mode in ("bicubic", "bilinear")
-        return nn.functional.interpolate(x, size=size, mode=mode, antialias=antialias) if antialias else nn.functional.interpolate(x, size=size, mode=mode)
 
-    return operator
+def downsampling_operator(name: str, size: tuple[int, int], lr_size: tuple[int, int]) -> SeparableOperator:
+    """H: an HR slice batch of ``size`` onto the LR slice size (axes of equal size untouched)."""
+    return SeparableOperator(
+        [AxisOperator(axis, axis_downsampling(name, n, m)) for axis, (n, m) in enumerate(zip(size, lr_size)) if n != m], ndim=2
+    )
 
 
 def run(request: MethodRequest) -> MethodResult:
@@ -56,8 +62,8 @@ def run(request: MethodRequest) -> MethodResult:
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:
             assert batch.measured is not None
-            operator = downsampling_operator(options["operator"], tuple(batch.measured.shape[-2:]))
             height, width = batch.size
+            operator = downsampling_operator(options["operator"], (height, width), tuple(batch.measured.shape[-2:]))
             return sampler.sample(net, batch.images, batch.measured, lambda x: operator(x[..., :height, :width]), generator)
 
         return restore

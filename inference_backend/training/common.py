@@ -35,10 +35,11 @@ class ExponentialMovingAverage:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         decay = min(self.decay, (1 + step) / (10 + step))  # warm-up: early weights are not averaged in
-        for ema, current in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if ema.dtype.is_floating_point:
+        trained = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+        for (name, ema), current in zip(self.model.state_dict().items(), model.state_dict().values()):
+            if name in trained:
                 ema.mul_(decay).add_(current.detach(), alpha=1 - decay)
-            else:
+            else:  # frozen weights and buffers: copied, so a frozen base stays bit-exact
                 ema.copy_(current)
 
 
@@ -114,9 +115,12 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--channels", default="32,64,128,256")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the training step")
+    parser.add_argument("--in-plane-share", type=float, default=0.3, help="fraction of in-plane (both axes) degradations")
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where --export writes NAME.pt and NAME.json")
+    parser.add_argument("--export-name", help="the exported model's name (default: the method's)")
     parser.add_argument(
         "--init-from", help="start a new run from an installed model's weights (e.g. the bundled one), not from scratch"
     )
@@ -132,18 +136,22 @@ class TrainingRecipe:
     loss: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
     validate: Callable[[nn.Module], dict[str, float]]
     card: dict[str, Any]
+    hr_only: bool = False  # an unconditional prior: the stream skips the degradation
+    with_operator: bool = False  # the loss needs each pair's projection A (consistency losses)
+    sources: Callable[[], list] | None = None  # the training images; default: the development data
+    make_stream: Callable[[list, int], torch.utils.data.IterableDataset] | None = None  # (sources, seed); default: 2D pairs
 
 
 def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | None) -> int:
     """Seeded, time-budgeted, resumable training on the data engine; EMA weights validated and exported."""
     from inference_backend.training_data import SlicePairStream, default_sources
 
-    if args.data is None:
+    if recipe.sources is None and args.data is None:
         raise SystemExit("no --data folder (../shared/data is absent)")
     torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     model = recipe.model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
     ema = ExponentialMovingAverage(model)
     run = TrainingRun(args.run_dir, args.minutes)
     step, history = 0, []
@@ -166,7 +174,18 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         print(f"initialised from model {args.init_from!r} (step {step}; optimizer state starts fresh)", flush=True)
     command = f"python -m inference_backend.training.{recipe.name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
     history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
-    stream = SlicePairStream(default_sources(args.data), patch_size=args.patch, seed=args.seed * 7919 + step)
+    sources = recipe.sources() if recipe.sources else default_sources(args.data)
+    if recipe.make_stream is not None:
+        stream = recipe.make_stream(sources, args.seed * 7919 + step)
+    else:
+        stream = SlicePairStream(
+            sources,
+            patch_size=args.patch,
+            seed=args.seed * 7919 + step,
+            in_plane_share=args.in_plane_share,
+            hr_only=recipe.hr_only,
+            with_operator=recipe.with_operator,
+        )
     loader = torch.utils.data.DataLoader(
         stream, batch_size=args.batch, num_workers=1, worker_init_fn=lambda _: torch.set_num_threads(1), persistent_workers=True
     )
@@ -199,7 +218,12 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
     if args.export:
         card = {
             **recipe.card,
-            "network": {"type": "CompactUNet", **ema.model.unet.config, "parameters": sum(p.numel() for p in ema.model.parameters())},
+            "network": {
+                "type": ema.model.network_type,
+                **ema.model.config,
+                "parameters": sum(p.numel() for p in ema.model.parameters()),
+                "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            },
             "training": {
                 "steps": step,
                 "batch": args.batch,
@@ -212,5 +236,5 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
             },
             "validation": {**metrics, **recipe.card.get("validation", {})},
         }
-        print(f"exported {export_model(recipe.name, ema.model.checkpoint(), card, args.models_dir)}")
+        print(f"exported {export_model(args.export_name or recipe.name, ema.model.checkpoint(), card, args.models_dir)}")
     return 0

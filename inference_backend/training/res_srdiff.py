@@ -28,12 +28,16 @@ DATA_DESCRIPTION = (
     f"augmented real scans ({', '.join(TRAINING_SCANS)}: flips, bias field, gamma). Held out of training: seg3D_MR and "
     "both MNI152 templates (nilearn's and spm152), which the benchmark evaluates on."
 )
-DEGRADATION_DESCRIPTION = (
-    "70% through-plane: thick slices along the patch's last axis, Gaussian/box/sinc slice profile, factor 2-6, "
-    "thickness 80-100% of the slice spacing; 30% in-plane on both axes: k-space truncation (60%), anti-aliased "
-    "bicubic (20%) or Gaussian blur + decimation (20%), factor 2-4; Rician noise sigma 0-2% of range on 70% of "
-    "draws; LR up-sampled back with the inference B-spline."
-)
+
+
+def degradation_description(in_plane_share: float) -> str:
+    return (
+        f"{1 - in_plane_share:.0%} through-plane: thick slices along the patch's last axis, Gaussian/box/sinc slice "
+        f"profile, factor 2-6, thickness 80-100% of the slice spacing; {in_plane_share:.0%} in-plane on both axes: "
+        "k-space truncation (60%), anti-aliased bicubic (20%) or Gaussian blur + decimation (20%), factor 2-4; Rician "
+        "noise sigma 0-2% of range on 70% of draws; LR up-sampled back with the inference B-spline. Each session's "
+        "--in-plane-share is in training.sessions (steps 0-6797: 30%, in-plane factor min(f, 4) of f in 2-6)."
+    )
 
 
 def validation_set(data: Path, count: int = 96, patch: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "paper": "Res-SRDiff (residual-shifting diffusion, after ResShift)",
         "schedule": asdict(schedule),
         "data": DATA_DESCRIPTION,
-        "degradations": DEGRADATION_DESCRIPTION,
+        "degradations": degradation_description(args.in_plane_share),
         "loss": "MSE on x0",
         "validation": {"note": "4-step sample on 96 fixed 96x96 validation patches of the training distribution; PSNR over range 2"},
     }

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     schedule = VESchedule()
     channels = tuple(int(c) for c in args.channels.split(","))
     model = ScoreNet(schedule, {"in_channels": 1, "out_channels": 1, "channels": channels, "blocks_per_level": 1})
-    stream = SlicePairStream(default_sources(args.data), patch_size=96, pairs_per_refresh=8, seed=10_000) if args.data else None
+    stream = SlicePairStream(default_sources(args.data), patch_size=96, pairs_per_refresh=8, seed=10_000, hr_only=True) if args.data else None
     val_hr = torch.stack([p["hr"] for p in itertools.islice(iter(stream), 96)]) if stream else None
 
     @torch.no_grad()
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "loss": "denoising score matching, sigma^2-weighted, sigma log-uniform in [sigma_min, sigma_max]",
         "validation": {"note": "Tweedie denoising PSNR of 96 fixed 96x96 HR patches at sigma 0.05/0.2/0.5 (range 2)"},
     }
-    return train(TrainingRecipe(MODEL_NAME, model, score_matching_loss, validate, card), args, argv)
+    return train(TrainingRecipe(MODEL_NAME, model, score_matching_loss, validate, card, hr_only=True), args, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,91 @@
+"""InverseSR: the corruption built from the grids, the latent inversion, tiling, slice
+imputation and lesion filling end to end with a tiny prior."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_volume
+from inference_backend.cases import slice_masking_case
+from inference_backend.degradation import lr_grid
+from inference_backend.generative_prior import PriorAutoencoder
+from inference_backend.inversion import InversionSettings, crossfade_weight, invert, masked_l1, tiles
+from inference_backend.lesion_fill import fill_lesion
+from inference_backend.methods.inverse_sr import axis_sampling_matrix, restricted
+from inference_backend.pipeline import JobOptions, process
+from inference_backend.training.common import export_model
+from inference_backend.volume import Grid
+
+TINY = {"channels": [8, 8], "latent_channels": 2}
+
+
+def test_thin_sampling_interpolates_between_hr_slices_at_the_lr_centres():
+    hr = Grid((8, 8, 16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    centred = axis_sampling_matrix(hr, lr_grid(hr, (1, 1, 4)), 2, "thin")  # LR centres at HR 1.5, 5.5, ...
+    np.testing.assert_allclose(centred[0, :4], [0, 0.5, 0.5, 0])
+    aligned = Grid((8, 8, 4), (1.0, 1.0, 4.0), (0.0, 0.0, 1.0), np.eye(3))  # acquired slices on HR slices 1, 5, ...
+    np.testing.assert_allclose(axis_sampling_matrix(hr, aligned, 2, "thin"), np.eye(16)[1::4])
+    thick = axis_sampling_matrix(hr, lr_grid(hr, (1, 1, 4)), 2, "thick")
+    np.testing.assert_allclose(thick, np.kron(np.eye(4), np.full((1, 4), 0.25)), atol=1e-12)
+
+
+def test_restriction_keeps_rows_that_depend_only_on_the_tile():
+    matrix = np.kron(np.eye(4), np.full((1, 4), 0.25))
+    rows, sub = restricted(matrix, slice(2, 12))
+    assert list(rows) == [1, 2] and sub.shape == (2, 10)
+
+
+def test_tiles_cover_the_volume_and_the_crossfade_is_positive():
+    covered = np.zeros((70, 40, 33), bool)
+    for region in tiles(covered.shape, 32, 8):
+        covered[region] = True
+    assert covered.all()
+    assert crossfade_weight(32, 8).min() > 0
+
+
+def test_inversion_reduces_the_misfit_on_measured_voxels():
+    torch.manual_seed(0)
+    prior = PriorAutoencoder(TINY)
+    truth = torch.from_numpy(make_volume(shape=(16, 16, 16), direction=np.eye(3)).array / 100 - 1)[None, None]
+    weight = torch.zeros_like(truth)
+    weight[..., ::4] = 1  # slice imputation: every fourth slice measured
+    start = torch.zeros_like(truth)
+    with torch.no_grad():
+        before = float(masked_l1(prior.decode(prior.encode(start)), truth, weight))
+    after = invert(prior, start, truth, weight, lambda x: x, InversionSettings(steps=30, learning_rate=0.05))
+    assert float(masked_l1(after, truth, weight)) < 0.7 * before
+
+
+@pytest.fixture
+def tiny_prior(tmp_path, monkeypatch):
+    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    export_model("inverse-sr", PriorAutoencoder(TINY).checkpoint(), {"method": "inverse-sr"}, tmp_path)
+
+
+def test_slice_imputation_runs_on_the_target_grid(tiny_prior):
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 4.0))
+    options = JobOptions(method="inverse-sr", method_options={"steps": 2, "tile": 16, "overlap": 4}, scale=(1, 1, 4), device="cpu")
+    outputs = process(volume, options)
+    assert outputs.sr.grid.size == (12, 10, 24) and np.isfinite(outputs.sr.array).all()
+
+
+def test_inverse_sr_lesion_fill_changes_only_the_lesion(tiny_prior):
+    volume = make_volume(shape=(20, 18, 16), spacing=(1.0, 1.0, 1.0))
+    mask = np.zeros(volume.grid.size, bool)
+    mask[8:12, 7:11, 6:9] = True
+    filled = fill_lesion(volume, mask, "inverse-sr").array
+    np.testing.assert_array_equal(filled[~mask], volume.array[~mask])
+    assert np.isfinite(filled).all() and not np.array_equal(filled[mask], volume.array[mask])
+
+
+def test_slice_masking_case_keeps_hr_slices_on_an_exact_grid():
+    volume = make_volume(shape=(12, 10, 16), spacing=(1.0, 1.0, 1.0))
+    case = slice_masking_case("imputation", volume, keep_every=4, axis=2, offset=1)
+    np.testing.assert_array_equal(case.degraded.array, case.reference.array[..., 1::4])
+    acquired = case.degraded.grid.index_to_physical(np.array([[2.0, 3.0, 2.0]]))
+    np.testing.assert_allclose(acquired, case.reference.grid.index_to_physical(np.array([[2.0, 3.0, 9.0]])), atol=1e-9)
+    outputs = process(case.degraded, JobOptions(method="interpolation", target=case.reference.grid))
+    assert outputs.sr.grid == case.reference.grid
+    np.testing.assert_allclose(outputs.sr.array[..., 1::4], case.degraded.array, atol=1e-3)  # B-spline interpolates
