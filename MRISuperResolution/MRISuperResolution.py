@@ -54,6 +54,8 @@ class MRISuperResolutionParameterNode:
     targetZ: float = 4.0
     samples: int = 1
     lesionMask: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode, None]
+    lesionFill: str = "neighbourhood"
+    model: str = ""  # the method's model; "" = its default (bundled) one
     device: str = "auto"
     runner: str = "in-process"
     pythonExecutable: str = ""
@@ -150,9 +152,22 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         spec = self.logic.methods().get(name)
         if spec is None:
             return
+        self.fillModelChoices(name)
         status = "" if spec.assets_present() else " <b>Weights not installed.</b>"
         time = f"<br><i>Expected time: {spec.expected_time}</i>" if spec.expected_time else ""
         self.ui.methodDescriptionLabel.text = f"{spec.summary}{status}{time}"
+
+    def fillModelChoices(self, method: str) -> None:
+        """The models a method can use: its bundled one first, then fine-tuned or imported ones."""
+        wasBlocked = self.ui.modelComboBox.blockSignals(True)
+        self.ui.modelComboBox.clear()
+        self.ui.modelComboBox.addItem("")  # the method's default model
+        for name in self.logic.modelsFor(method):
+            self.ui.modelComboBox.addItem(name)
+        self.ui.modelComboBox.blockSignals(wasBlocked)
+        self.ui.modelComboBox.enabled = self.ui.modelComboBox.count > 1
+        if self._parameterNode and self._parameterNode.model not in self.logic.modelsFor(method):
+            self._parameterNode.model = ""
 
     # --- running -------------------------------------------------------------------------
 
@@ -173,6 +188,8 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
                 spacing=target if p.targetMode == "spacing" else None,
                 samples=p.samples,
                 lesionMask=p.lesionMask,
+                lesionFill=p.lesionFill,
+                methodOptions={"model": p.model} if p.model else None,
                 device=p.device,
                 seed=p.seed,
                 runner=p.runner,

@@ -21,7 +21,7 @@ TARGET=../shared/data/real/chris_t1.nii.gz
 mkdir -p "$ABLATION"
 
 if [[ "${1:-}" != "--evaluate-only" ]]; then
-  $TRAIN --stage out-of-domain --lr 2e-4 --minutes 30 --export
+  $TRAIN --stage out-of-domain --lr 2e-4 --minutes 20 --export
   $TRAIN --stage in-domain --lr 2e-4 --minutes 20 --export &
   $TRAIN --stage scratch --source brain --lr 2e-4 --minutes 20 --export --models-dir "$ABLATION" --export-name msp-sr-in-domain-scratch &
   wait

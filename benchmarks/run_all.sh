@@ -9,3 +9,14 @@ $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out be
   --methods "interpolation:kind=bspline res-srdiff"
 .venv/bin/python benchmarks/speed.py --device cpu
 .venv/bin/python benchmarks/data_engine.py
+# SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4
+$MRISR benchmark --suite slab --cases through-plane-x4 --out benchmarks/results/srmri-ablation --progress none --methods \
+  "interpolation:kind=bspline srmri:k=1 srmri:k=2 srmri:k=3 srmri:k=5 srmri:k=2,fusion=false srmri:steps=10 srmri:steps=40"
+$MRISR benchmark --suite slab --out benchmarks/results/srmri-scales --progress none --methods "interpolation:kind=bspline srmri"
+# MSP-SR: stages, ablation and calibration (trains the ablation's models unless --evaluate-only)
+benchmarks/msp_sr_stages.sh --evaluate-only
+# InverseSR: slice imputation (1 of 4 and 1 of 8 slices), lesion fills, CPU cost on a whole volume
+$MRISR benchmark --suite imputation --out benchmarks/results/imputation --progress none \
+  --methods "interpolation:kind=linear interpolation:kind=bspline inverse-sr"
+.venv/bin/python benchmarks/lesion_fill.py
+.venv/bin/python benchmarks/inverse_sr_cost.py

@@ -175,7 +175,7 @@ def command_finetune(args: argparse.Namespace) -> int:
     import re
 
     from inference_backend.assets import user_models_dir, verified_model
-    from inference_backend.errors import InputError
+    from inference_backend.errors import Cancelled, InputError
     from inference_backend.io import read_volume
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.out) or args.out.endswith(".pt"):
@@ -187,11 +187,13 @@ def command_finetune(args: argparse.Namespace) -> int:
     from inference_backend.training import msp_sr
 
     runs = user_models_dir().parent / "finetune-runs" / args.out
-    return msp_sr.main(
-        ["--stage", "target", "--hr", *args.hr, "--start-from", args.start_from, "--export", "--export-name", args.out,
-         "--models-dir", str(user_models_dir()), "--run-dir", str(runs), "--minutes", str(args.minutes),
-         "--threads", str(args.threads)]
-    )  # fmt: skip
+    arguments = ["--stage", "target", "--hr", *args.hr, "--start-from", args.start_from, "--export", "--export-name", args.out,
+                 "--models-dir", str(user_models_dir()), "--run-dir", str(runs), "--minutes", str(args.minutes),
+                 "--threads", str(args.threads)]  # fmt: skip
+    try:
+        return msp_sr.main(arguments)
+    except KeyboardInterrupt:
+        raise Cancelled(f"fine-tuning stopped; the same command resumes from the last checkpoint in {runs}") from None
 
 
 COMMANDS = {

@@ -74,13 +74,13 @@ class SRMRISampler:
     """Algorithm 1 with the options of the paper's ablations."""
 
     schedule: VESchedule
-    steps: int = 40  # noise scales N (the paper: 2000)
+    steps: int = 20  # noise scales N (the paper: 2000)
     k: int = 2  # DPS every k-th step, wavelet fusion on the others; k = 1 is pure DPS
-    rho: float = 1.0  # DPS step size
+    rho: float = 8.0  # DPS step size
     snr: float = 0.16  # Langevin corrector signal-to-noise ratio
     corrector_steps: int = 1  # M
     fusion: bool = True  # False: plain predictor on non-DPS steps (the ablation)
-    start_sigma: float | None = 0.5  # None: start from pure noise at sigma_max
+    start_sigma: float | None = 0.1  # None: start from pure noise at sigma_max
 
     def sample(
         self,

@@ -141,6 +141,19 @@ class SuperResolutionLogic:
 
         return METHODS
 
+    def lesionFills(self) -> list[str]:  # noqa: N802
+        ensure_importable()
+        from inference_backend.lesion_fill import FILLS
+
+        return list(FILLS)
+
+    def modelsFor(self, method: str) -> list[str]:  # noqa: N802
+        """Installed models (bundled and user) whose card names ``method``."""
+        ensure_importable()
+        from inference_backend.assets import list_models
+
+        return [model["name"] for model in list_models() if model.get("method") == method]
+
     def process(
         self,
         inputVolume,  # noqa: N803 - Slicer's camelCase API
@@ -149,6 +162,7 @@ class SuperResolutionLogic:
         spacing: tuple[float, float, float] | None = None,
         samples: int = 1,
         lesionMask=None,  # noqa: N803
+        lesionFill: str = "neighbourhood",  # noqa: N803
         device: str = "auto",
         seed: int = 0,
         methodOptions: dict[str, Any] | None = None,  # noqa: N803
@@ -183,8 +197,11 @@ class SuperResolutionLogic:
             samples=int(samples) if spec.stochastic else 1,
             seed=int(seed),
             device=device,
+            lesion_fill=lesionFill,
         )
         spec.parse_options(options.method_options)
+        if lesionFill not in self.lesionFills():
+            raise InputError(f"unknown lesion fill {lesionFill!r}; one of {', '.join(self.lesionFills())}")
         if any(node is inputVolume for node in (outputNodes or {}).values()):
             raise InputError("an output volume cannot be the input volume (the input is never modified)")
         volume = volume_from_node(inputVolume)

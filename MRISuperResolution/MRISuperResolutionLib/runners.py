@@ -87,7 +87,8 @@ class SubprocessRunner:
         if options.max_voxels is not None:
             command += ["--max-voxels", str(options.max_voxels)]
         if mask_path is not None:
-            command += ["--lesion-mask", str(mask_path)]
+            command += ["--lesion-mask", str(mask_path), "--lesion-fill", options.lesion_fill]
+            command += ["--dilate-mask", repr(float(options.dilate_mask_mm))]
         return command + ["--out", str(out_dir), "--output-format", "nrrd", "--progress", "jsonl"]
 
     def run(self, request: JobRequest, on_progress: ProgressCallback, cancel: threading.Event) -> JobResult:

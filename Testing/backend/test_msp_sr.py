@@ -62,13 +62,15 @@ def test_checkpoint_round_trip_keeps_the_control_branch():
 def test_ddim_with_the_true_noise_returns_the_clean_image():
     schedule = SR3Schedule()
     alpha_bar = schedule.alphas_cumprod()
-    x0 = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(3)).double()
+    generator = torch.Generator().manual_seed(3)
+    x0 = torch.randn(2, 1, 16, 16, generator=generator).double()
+    y = x0 + 0.2 * torch.randn(2, 1, 16, 16, generator=generator).double()  # the residual stays inside the clip range
 
-    def oracle(x_t, y, t):
+    def oracle(x_t, conditioning, t):
         a = alpha_bar[t].view(-1, 1, 1, 1).double()
-        return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+        return (x_t - a.sqrt() * (x0 - conditioning)) / (1 - a).sqrt()
 
-    out = schedule.sample(oracle, torch.zeros_like(x0), steps=5, eta=0.0, generator=torch.Generator().manual_seed(0))
+    out = schedule.sample(oracle, y, steps=5, eta=0.0, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, x0, atol=1e-5, rtol=0)
 
 

@@ -96,3 +96,15 @@ def test_method_runs_end_to_end(tmp_path, monkeypatch):
     outputs = process(volume, options)
     assert outputs.sr.grid.matches(target_grid(volume.grid, scale=(1, 1, 3)), tolerance_mm=1e-9)
     assert np.isfinite(outputs.sr.array).all() and outputs.variance is not None
+
+
+def test_full_schedule_on_gpu_keeps_the_total_data_consistency_pull():
+    from inference_backend.methods.srmri import PAPER_NOISE_SCALES, make_sampler
+
+    options = get_method("srmri").parse_options({"rho": "8", "steps": "40"})
+    cpu = make_sampler(options, SCHEDULE, "cpu")
+    gpu = make_sampler(options, SCHEDULE, "cuda:0")
+    assert (cpu.steps, cpu.start_sigma) == (40, options["start_sigma"])
+    assert (gpu.steps, gpu.start_sigma) == (PAPER_NOISE_SCALES, None)
+    assert gpu.rho * gpu.steps == pytest.approx(cpu.rho * cpu.steps)
+    assert make_sampler({**options, "schedule": "full"}, SCHEDULE, "cpu").steps == PAPER_NOISE_SCALES

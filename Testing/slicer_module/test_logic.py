@@ -129,3 +129,37 @@ def test_lesion_mask_from_labelmap_or_segmentation(scene, mask_kind):
     np.testing.assert_array_equal(filled[~inside], sr[~inside])
     assert not np.allclose(filled[inside], sr[inside])
     assert job.outputNodes["lesion_filled"].GetName() == "scan lesion-filled"
+
+
+def test_lesion_fill_choice_reaches_both_runners(scene):
+    volume = make_volume(shape=(24, 24, 24), spacing=(1, 1, 1), direction=np.eye(3))
+    node = add_volume(scene, volume)
+    mask = np.zeros(volume.grid.size, np.uint8)
+    mask[9:14, 10:15, 11:13] = 1
+    labelmap = add_volume(scene, volume.with_array(mask), "lesion", "vtkMRMLLabelMapVolumeNode")
+    logic = SuperResolutionLogic(scene)
+    fills = {}
+    for runner in RUNNERS:
+        for fill in ("neighbourhood", "nawm-mean"):
+            job = logic.process(node, scale=(1, 1, 1), lesionMask=labelmap, lesionFill=fill, runner=runner, pythonExecutable=sys.executable)
+            assert job.state == "finished", job.error
+            fills[runner, fill] = volume_from_node(job.outputNodes["lesion_filled"]).array.copy()
+    inside = mask.astype(bool)
+    assert np.unique(fills["in-process", "nawm-mean"][inside]).size == 1  # one intensity: the NAWM mean
+    assert not np.allclose(fills["in-process", "neighbourhood"][inside], fills["in-process", "nawm-mean"][inside])
+    for fill in ("neighbourhood", "nawm-mean"):
+        np.testing.assert_allclose(fills["subprocess", fill], fills["in-process", fill], atol=1e-4)
+    from inference_backend.errors import InputError
+
+    with pytest.raises(InputError, match="unknown lesion fill"):
+        logic.process(node, scale=(1, 1, 1), lesionMask=labelmap, lesionFill="paint")
+
+
+def test_models_for_a_method_include_user_models(tmp_path, monkeypatch, scene):
+    import json
+
+    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path))
+    (tmp_path / "site-a.pt").write_bytes(b"weights")
+    (tmp_path / "site-a.json").write_text(json.dumps({"method": "msp-sr", "sha256": "0" * 64}))
+    models = SuperResolutionLogic(scene).modelsFor("msp-sr")
+    assert "site-a" in models and "site-a" not in SuperResolutionLogic(scene).modelsFor("res-srdiff")

@@ -20,6 +20,7 @@ from inference_backend.resampling import resample
 from inference_backend.volume import Grid, Volume
 
 MODEL_NAME = "inverse-sr"
+BACKGROUND_LEVEL = -0.9  # normalised intensity below which a tile is air (background is -1)
 
 
 def load_prior(name: str, device: str) -> tuple[PriorAutoencoder, ModelInfo]:
@@ -102,10 +103,14 @@ def run(request: MethodRequest) -> MethodResult:
             def on_step(step: int) -> None:
                 progress.report((steps_done + step + 1) / (len(regions) * settings.steps), f"tile {regions.index(region) + 1}/{len(regions)}")
 
-            target = torch.as_tensor(np.ascontiguousarray(measured_tile), device=request.device)[None, None]
-            start = torch.as_tensor(np.ascontiguousarray(initial[region]), device=request.device)[None, None]
-            decoded = invert(prior, start, target, torch.ones_like(target), corruption, settings, on_step)
-            total[region] += blend * decoded[0, 0].double().cpu().numpy()
+            if initial[region].max() < BACKGROUND_LEVEL:  # air only: nothing for the prior to add
+                decoded = initial[region]
+                on_step(settings.steps - 1)
+            else:
+                target = torch.as_tensor(np.ascontiguousarray(measured_tile), device=request.device)[None, None]
+                start = torch.as_tensor(np.ascontiguousarray(initial[region]), device=request.device)[None, None]
+                decoded = invert(prior, start, target, torch.ones_like(target), corruption, settings, on_step)[0, 0].double().cpu().numpy()
+            total[region] += blend * decoded
             weights[region] += blend
             steps_done += settings.steps
     estimate = (total / weights)[tuple(slice(0, n) for n in shape)]

@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from inference_backend.degradation import AxisOperator, SeparableOperator, lanczos_matrix, resize_matrix, slice_profile_matrix
+from inference_backend.degradation import (
+    AxisOperator,
+    SeparableOperator,
+    kspace_truncation_matrix,
+    lanczos_matrix,
+    resize_matrix,
+    slice_profile_matrix,
+)
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
@@ -16,6 +23,7 @@ from inference_backend.score_sde import SRMRISampler, VESchedule
 from inference_backend.slicing import SliceBatch, SliceModel
 
 MODEL_NAME = "srmri"
+PAPER_NOISE_SCALES = 2000
 NOISE_EMBEDDING_SCALE = 100.0  # log(sigma) spans about [-5, 4]: spread it over the sinusoidal embedding's range
 
 
@@ -31,11 +39,16 @@ class ScoreNet(ScheduledUNet):
 
 def axis_downsampling(name: str, n: int, m: int) -> np.ndarray:
     """H along one axis, ``m x n``: anti-aliased resizing (bicubic, linear, box), Lanczos, or the
-    data engine's thick-slice profiles (FWHM = the LR spacing)."""
+    data engine's operators: k-space truncation, thick-slice profiles (FWHM = the LR spacing)."""
     if name in ("bicubic", "linear", "box"):
         return resize_matrix(n, m, {"bicubic": "bicubic", "linear": "bilinear", "box": "area"}[name])
     factor = max(1, round(n / m))
-    matrix = lanczos_matrix(n, factor) if name == "lanczos" else slice_profile_matrix(n, factor, name.removesuffix("-slices"))
+    if name == "lanczos":
+        matrix = lanczos_matrix(n, factor)
+    elif name == "kspace":
+        matrix = kspace_truncation_matrix(n, factor)
+    else:
+        matrix = slice_profile_matrix(n, factor, name.removesuffix("-slices"))
     return np.pad(matrix, [(0, max(0, m - len(matrix))), (0, 0)], mode="edge")[:m]
 
 
@@ -46,18 +59,27 @@ def downsampling_operator(name: str, size: tuple[int, int], lr_size: tuple[int, 
     )
 
 
+def make_sampler(options: dict, schedule: VESchedule, device: str) -> SRMRISampler:
+    """The CPU schedule (``steps`` scales from the up-sampled scan at ``start_sigma``) or the
+    paper's full one (2000 scales from pure noise at sigma_max; the default on a GPU). The full
+    schedule's DPS step is scaled so that the total data-consistency pull stays that of the options."""
+    full = options["schedule"] == "full" or (options["schedule"] == "auto" and device.startswith("cuda"))
+    steps = PAPER_NOISE_SCALES if full else options["steps"]
+    return SRMRISampler(
+        schedule,
+        steps=steps,
+        k=options["k"],
+        rho=options["rho"] * options["steps"] / steps,
+        snr=options["snr"],
+        fusion=options["fusion"],
+        start_sigma=None if full or options["start_sigma"] <= 0 else options["start_sigma"],
+    )
+
+
 def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, ScoreNet)
-    sampler = SRMRISampler(
-        net.schedule,
-        steps=options["steps"],
-        k=options["k"],
-        rho=options["rho"],
-        snr=options["snr"],
-        fusion=options["fusion"],
-        start_sigma=None if options["start_sigma"] <= 0 else options["start_sigma"],
-    )
+    sampler = make_sampler(options, net.schedule, request.device)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from inference_backend.assets import BUNDLED_DIR
 from inference_backend.datasets import REPO_ROOT, shared_data_dir
@@ -192,6 +193,9 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
     metrics: dict[str, float] = {}
     losses: list[float] = []
     model.train()
+    budget = round(args.minutes * 60)
+    bar = tqdm(total=budget, unit="s", desc=f"training {args.export_name or recipe.name}", bar_format="{l_bar}{bar}| {n}/{total} s {postfix}")
+    session_start = time.monotonic()
     for batch in loader:
         loss = recipe.loss(model, batch)
         for group in optimizer.param_groups:
@@ -202,6 +206,9 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         optimizer.step()
         ema.update(model, step)
         losses.append(loss.item())
+        bar.n = min(budget, round(time.monotonic() - session_start))
+        bar.set_postfix(step=step + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+        bar.refresh()
         step += 1
         if step % 100 == 0:
             run.log({"step": step, "loss": round(sum(losses) / len(losses), 6)})
@@ -210,11 +217,12 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         if step % args.val_every == 0 or done:
             metrics = recipe.validate(ema.model)
             run.log({"step": step, **metrics})
-            print(f"step {step}: {metrics} ({run.wall_seconds() / 60:.1f} min)", flush=True)
+            bar.write(f"step {step}: {metrics} ({run.wall_seconds() / 60:.1f} min)")
             state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict()}
             run.save({**state, "step": step, "metrics": metrics, "history": history})
         if done:
             break
+    bar.close()
     if args.export:
         card = {
             **recipe.card,

@@ -7,7 +7,8 @@
     # 3. target domain: the ControlNet branch fine-tuned on a site's own HR scans
     python -m inference_backend.training.msp_sr --stage target --hr scan1.nii.gz --export-name my-site
 
-Loss (MSP-SR eq. 13): gamma * ||eps - eps_hat||^2 + (1 - gamma) * ||A x0_hat - y||^2, gamma 0.5,
+Loss (MSP-SR eq. 13): gamma * ||eps - eps_hat||^2 + (1 - gamma) * ||A x0_hat - y||^2, gamma 0.5
+(the noise is that of the diffused residual x0 - y; x0_hat = y + the residual's Tweedie estimate),
 A the pair's own forward model from the data engine (acquisition + B-spline up-sampling) and
 y the conditioning image. The consistency term is weighted by alpha_bar_t: x0_hat's error grows
 as 1 / sqrt(alpha_bar_t) (~150x at t = T), and unweighted the term diverges at high noise.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from inference_backend.methods.msp_sr import BASE_MODEL_NAME, MODEL_NAME, MSPSRNet, SR3Schedule
+from inference_backend.methods.msp_sr import BASE_MODEL_NAME, MODEL_NAME, MSPSRNet, SR3Schedule, alphas_cumprod
 from inference_backend.training.common import TrainingRecipe, train, training_parser
 from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
 from inference_backend.training_data import SlicePairStream, default_sources, natural_image_sources, scan_sources
@@ -44,21 +45,17 @@ STAGES = {
 }
 
 
-@functools.cache
-def alphas_cumprod(schedule: SR3Schedule) -> torch.Tensor:
-    return schedule.alphas_cumprod().float()
-
-
 def msp_sr_loss(model: MSPSRNet, batch: dict[str, torch.Tensor], gamma: float = GAMMA) -> torch.Tensor:
-    x0, y = batch["hr"], batch["conditioning"]
+    y = batch["conditioning"]
+    residual = batch["hr"] - y  # the diffused quantity (see inference_backend.methods.msp_sr)
     alpha_bar = alphas_cumprod(model.schedule)
-    t = torch.randint(0, model.schedule.train_steps, (x0.shape[0],))
+    t = torch.randint(0, model.schedule.train_steps, (y.shape[0],))
     a = alpha_bar[t].view(-1, 1, 1, 1)
-    noise = torch.randn_like(x0)
-    x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    noise = torch.randn_like(y)
+    x_t = a.sqrt() * residual + (1 - a).sqrt() * noise
     predicted = model(x_t, y, t)
     ground_truth_term = torch.nn.functional.mse_loss(predicted, noise)
-    x0_hat = (x_t - (1 - a).sqrt() * predicted) / a.sqrt()
+    x0_hat = y + (x_t - (1 - a).sqrt() * predicted) / a.sqrt()
     projected = batch["operator_rows"][:, None] @ x0_hat @ batch["operator_columns"][:, None].transpose(-1, -2)
     inner = (..., slice(LOSS_BORDER, -LOSS_BORDER), slice(LOSS_BORDER, -LOSS_BORDER))
     consistency_term = (a * (projected - y) ** 2)[inner].mean()
