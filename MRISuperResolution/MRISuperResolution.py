@@ -162,11 +162,12 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         wasBlocked = self.ui.modelComboBox.blockSignals(True)
         self.ui.modelComboBox.clear()
         self.ui.modelComboBox.addItem("")  # the method's default model
-        for name in self.logic.modelsFor(method):
+        models = self.logic.modelsFor(method)
+        for name in models:
             self.ui.modelComboBox.addItem(name)
         self.ui.modelComboBox.blockSignals(wasBlocked)
-        self.ui.modelComboBox.enabled = self.ui.modelComboBox.count > 1
-        if self._parameterNode and self._parameterNode.model not in self.logic.modelsFor(method):
+        self.ui.modelComboBox.enabled = bool(models)
+        if self._parameterNode and self._parameterNode.model not in models:
             self._parameterNode.model = ""
 
     # --- running -------------------------------------------------------------------------

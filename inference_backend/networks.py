@@ -138,13 +138,12 @@ class ScheduledUNet(nn.Module):
     """
 
     schedule_class: type
+    network_type = "CompactUNet"
 
     def __init__(self, schedule, unet: dict) -> None:
         super().__init__()
         self.schedule = schedule
         self.unet = CompactUNet(**unet)
-
-    network_type = "CompactUNet"
 
     @property
     def config(self) -> dict:

@@ -105,6 +105,12 @@ def random_window(image: np.ndarray, window: int, rng: np.random.Generator, trie
     raise AssertionError("unreachable")
 
 
+def split_weighted(sources: list[tuple[VolumeSource, float]]) -> tuple[list[VolumeSource], np.ndarray]:
+    """(the sources, their weights normalised to probabilities)."""
+    weights = np.asarray([w for _, w in sources], dtype=float)
+    return [s for s, _ in sources], weights / weights.sum()
+
+
 class SlicePairStream(torch.utils.data.IterableDataset):
     """Endless (HR, conditioning) patch pairs, ``(1, P, P)`` tensors each, normalised to [-1, 1]."""
 
@@ -120,9 +126,7 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         hr_only: bool = False,
         with_operator: bool = False,
     ) -> None:
-        self.sources = [s for s, _ in sources]
-        weights = np.asarray([w for _, w in sources], dtype=float)
-        self.weights = weights / weights.sum()
+        self.sources, self.weights = split_weighted(sources)
         self.patch_size, self.pairs_per_refresh, self.seed, self.factors = patch_size, pairs_per_refresh, seed, factors
         self.pool_size, self.in_plane_share = pool_size, in_plane_share
         self.hr_only = hr_only  # unconditional priors: skip the (costly) degradation
@@ -170,11 +174,11 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         if self.with_operator:
             # A restricted to the patch (rows: first axis, columns: second): exact away from the
             # patch border, where the margin's contribution is left out
-            identity = np.eye(self.patch_size)
-            degraded_axes = (1,) if degradation.family == "through-plane" else (0, 1)
-            for key, axis in (("operator_rows", 0), ("operator_columns", 1)):
-                matrix = projection_matrix(degradation, hr.shape[axis])[centre, centre] if axis in degraded_axes else identity
-                pair[key] = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
+            # (the window is square, so both degraded axes share one matrix)
+            projection = torch.from_numpy(np.ascontiguousarray(projection_matrix(degradation, hr.shape[1])[centre, centre], dtype=np.float32))
+            identity = torch.eye(self.patch_size)
+            pair["operator_rows"] = identity if degradation.family == "through-plane" else projection
+            pair["operator_columns"] = projection
         return pair
 
 
@@ -183,9 +187,7 @@ class VolumeCropStream(torch.utils.data.IterableDataset):
     (the training data of the 3D generative prior)."""
 
     def __init__(self, sources: list[tuple[VolumeSource, float]], crop: int = 48, crops_per_refresh: int = 16, seed: int = 0) -> None:
-        self.sources = [s for s, _ in sources]
-        weights = np.asarray([w for _, w in sources], dtype=float)
-        self.weights = weights / weights.sum()
+        self.sources, self.weights = split_weighted(sources)
         self.crop, self.crops_per_refresh, self.seed = crop, crops_per_refresh, seed
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

@@ -86,9 +86,8 @@ def run(request: MethodRequest) -> MethodResult:
     weights = np.zeros(padded, dtype=np.float64)
     blend = crossfade_weight(tile, settings.overlap)
     regions = list(tiles(padded, tile, settings.overlap))
-    steps_done = 0
     with progress.stage("latent inversion", 0.05, 1.0):
-        for region in regions:
+        for number, region in enumerate(regions, start=1):
             measured_tile, operators = measured, []
             for axis in range(3):
                 rows, sub = restricted(matrices[axis], region[axis])
@@ -100,8 +99,9 @@ def run(request: MethodRequest) -> MethodResult:
                     x = torch.movedim(torch.tensordot(x, matrix, dims=([2 + axis], [1])), -1, 2 + axis)
                 return x
 
-            def on_step(step: int) -> None:
-                progress.report((steps_done + step + 1) / (len(regions) * settings.steps), f"tile {regions.index(region) + 1}/{len(regions)}")
+            def on_step(step: int, number: int = number) -> None:
+                done = (number - 1) * settings.steps + step + 1
+                progress.report(done / (len(regions) * settings.steps), f"tile {number}/{len(regions)}")
 
             if initial[region].max() < BACKGROUND_LEVEL:  # air only: nothing for the prior to add
                 decoded = initial[region]
@@ -112,6 +112,5 @@ def run(request: MethodRequest) -> MethodResult:
                 decoded = invert(prior, start, target, torch.ones_like(target), corruption, settings, on_step)[0, 0].double().cpu().numpy()
             total[region] += blend * decoded
             weights[region] += blend
-            steps_done += settings.steps
     estimate = (total / weights)[tuple(slice(0, n) for n in shape)]
     return MethodResult(volume=Volume(normalizer.inverse(estimate.astype(np.float32)), request.target), model=model)

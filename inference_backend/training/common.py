@@ -139,7 +139,7 @@ class TrainingRecipe:
     card: dict[str, Any]
     hr_only: bool = False  # an unconditional prior: the stream skips the degradation
     with_operator: bool = False  # the loss needs each pair's projection A (consistency losses)
-    sources: Callable[[], list] | None = None  # the training images; default: the development data
+    sources: list | None = None  # the training images ((source, weight) pairs); default: the development data
     make_stream: Callable[[list, int], torch.utils.data.IterableDataset] | None = None  # (sources, seed); default: 2D pairs
 
 
@@ -175,7 +175,7 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         print(f"initialised from model {args.init_from!r} (step {step}; optimizer state starts fresh)", flush=True)
     command = f"python -m inference_backend.training.{recipe.name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
     history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
-    sources = recipe.sources() if recipe.sources else default_sources(args.data)
+    sources = recipe.sources if recipe.sources is not None else default_sources(args.data)
     if recipe.make_stream is not None:
         stream = recipe.make_stream(sources, args.seed * 7919 + step)
     else:

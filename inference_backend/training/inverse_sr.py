@@ -36,8 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(batch=2, warmup=100, val_every=200)
     args = parser.parse_args(argv)
     model = PriorAutoencoder()
-    val_stream = VolumeCropStream(default_sources(args.data), crop=64, crops_per_refresh=2, seed=10_000) if args.data else None
-    val_hr = torch.stack([c["hr"] for c in itertools.islice(iter(val_stream), 8)]) if val_stream else None
+    if args.data is None:
+        raise SystemExit("no --data folder (../shared/data is absent)")
+    sources = default_sources(args.data)  # read once: validation and training
+    val_stream = VolumeCropStream(sources, crop=64, crops_per_refresh=2, seed=10_000)
+    val_hr = torch.stack([c["hr"] for c in itertools.islice(iter(val_stream), 8)])
 
     @torch.no_grad()
     def validate(ema_model: PriorAutoencoder) -> dict[str, float]:
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         autoencoder_loss,
         validate,
         card,
+        sources=sources,
         make_stream=lambda sources, seed: VolumeCropStream(sources, crop=CROP, seed=seed),
     )
     return train(recipe, args, argv)

@@ -19,7 +19,6 @@ as 1 / sqrt(alpha_bar_t) (~150x at t = T), and unweighted the term diverges at h
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import sys
 from dataclasses import asdict
@@ -62,17 +61,17 @@ def msp_sr_loss(model: MSPSRNet, batch: dict[str, torch.Tensor], gamma: float = 
     return gamma * ground_truth_term + (1 - gamma) * consistency_term
 
 
-def stage_sources(source: str, data: Path | None, hr: list[Path]):
+def stage_sources(source: str, data: Path | None, hr: list[Path]) -> list:
     """The training images of a stage: photographs, development brains, or given HR scans."""
     if source == "natural":
-        return natural_image_sources
+        return natural_image_sources()
     if source == "brain":
         if data is None:
             raise SystemExit("no --data folder (../shared/data is absent)")
-        return functools.partial(default_sources, data, scans=IN_DOMAIN_SCANS)
+        return default_sources(data, scans=IN_DOMAIN_SCANS)
     if not hr:
         raise SystemExit("--source scans needs --hr SCAN [SCAN ...]")
-    return functools.partial(scan_sources, hr)
+    return scan_sources(hr)
 
 
 def build_model(stage: str, args: argparse.Namespace) -> MSPSRNet:
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run_dir = args.run_dir.parent / args.export_name
     sources = stage_sources(source, args.data, args.hr)
     model = build_model(args.stage, args)
-    validation = SlicePairStream(sources(), patch_size=64, pairs_per_refresh=4, seed=10_000)
+    validation = SlicePairStream(sources, patch_size=64, pairs_per_refresh=4, seed=10_000)
     val_pairs = list(itertools.islice(iter(validation), 32))
     val_hr, val_conditioning = torch.stack([p["hr"] for p in val_pairs]), torch.stack([p["conditioning"] for p in val_pairs])
 
