@@ -66,3 +66,21 @@ def shared_data() -> Path:
     if data is None:
         pytest.skip("../shared/data is not present on this machine")
     return data
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An untrained tiny Res-SRDiff (`tiny-res-srdiff`) exported to a user models folder, as a user model would be."""
+    import torch
+
+    from inference_backend.methods.res_srdiff import ResSRDiffNet
+    from inference_backend.residual_shift import ResidualShiftSchedule
+    from inference_backend.training.common import export_model
+
+    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path / "models"))
+    torch.manual_seed(0)
+    net = ResSRDiffNet(ResidualShiftSchedule(), {"channels": (8, 16), "blocks_per_level": 1})
+    with torch.no_grad():
+        net.unet.head[2].weight.normal_(0, 0.01)  # not the zero map, so samples differ
+    export_model("tiny-res-srdiff", net.checkpoint(), {"method": "res-srdiff"}, tmp_path / "models")
+    return tmp_path / "models"

@@ -29,14 +29,19 @@ class Case:
     factors: tuple[int, int, int]  # --scale that maps `degraded` onto `reference.grid`
     coarse_axes: tuple[int, ...]
     explicit_target: bool = False  # the output grid is `reference.grid` itself (not reachable by --scale)
+    brain_mask: np.ndarray | None = None  # on the reference grid: the template's, or an atlas fit's
 
     @cached_property
     def mask(self) -> np.ndarray:
         return head_mask(self.reference.array)
 
     def score(self, estimate: np.ndarray) -> dict[str, float]:
-        """PSNR / SSIM / GMSD of an estimate on the reference grid, inside the head mask."""
-        return image_metrics(self.reference.array, estimate, self.mask)
+        """PSNR / SSIM / GMSD of an estimate on the reference grid, inside the head mask (and,
+        suffixed ``_brain``, inside the brain mask when the case has one)."""
+        scores = image_metrics(self.reference.array, estimate, self.mask)
+        if self.brain_mask is not None:
+            scores |= {f"{k}_brain": v for k, v in image_metrics(self.reference.array, estimate, self.brain_mask).items()}
+        return scores
 
 
 def degrade(reference: Volume, operator: SeparableOperator, factors: tuple[int, int, int]) -> Volume:

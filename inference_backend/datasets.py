@@ -34,6 +34,16 @@ def load_mni152() -> Volume:
     return volume.with_array(volume.array.astype(np.float32))
 
 
+def load_mni152_brain_mask() -> np.ndarray:
+    """The template's brain: grey + white matter probability above 0.2 (nilearn's maps),
+    closed and hole-filled so the ventricles and deep CSF are inside; on the T1's grid."""
+    from scipy import ndimage
+
+    tissue = sum(read_volume(package_data_file("nilearn", f"datasets/data/{MNI152_FILE.replace('_t1_', f'_{t}_')}")).array for t in ("gm", "wm"))
+    brain = ndimage.binary_closing(tissue > 0.2, iterations=2)
+    return ndimage.binary_fill_holes(brain)
+
+
 def shared_data_dir() -> Path | None:
     """``$MRISR_SHARED_DATA`` or ``../shared/data`` beside the repository, if present."""
     candidate = Path(os.environ.get("MRISR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -83,20 +83,25 @@ def slice_profile_matrix(n: int, factor: int, profile: str = "gaussian", thickne
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-@lru_cache(maxsize=256)
 def kspace_truncation_matrix(n: int, factor: int) -> np.ndarray:
-    """Keep the central ``n // factor`` frequencies: ``(n // factor) x n``, DC gain 1.
+    """Keep the central ``n // factor`` frequencies: ``(n // factor) x n``, DC gain 1."""
+    return kspace_matrix(n, n // factor)
 
-    A linear phase ramp moves the samples by half an LR voxel minus half an HR voxel so they
-    sit at the centres ``(j + 0.5) f - 0.5``; the real part is taken (the exact magnitude of
-    a real object, up to the Nyquist bin).
+
+@lru_cache(maxsize=256)
+def kspace_matrix(n: int, m: int) -> np.ndarray:
+    """A coarser acquisition matrix over the same field of view: ``m x n``, DC gain 1.
+
+    Keeps the ``m`` lowest frequencies of the ``n``-sample axis. A linear phase ramp moves the
+    samples by half an LR voxel minus half an HR voxel so they sit at the centres
+    ``(j + 0.5) n / m - 0.5``; the real part is taken (the exact magnitude of a real object,
+    up to the Nyquist bin).
     """
-    m = n // factor
     freqs = np.fft.fftfreq(n)  # cycles per HR voxel
     keep = np.fft.fftfreq(m) * m / n  # the m lowest frequencies, in HR cycles per voxel
     columns = np.fft.fft(np.eye(n), axis=0)  # spectra of unit impulses
     index = np.rint(keep * n).astype(int) % n
-    shift = np.exp(2j * np.pi * freqs[index] * (factor - 1) / 2.0)  # sample at (j+0.5)f-0.5, not j f
+    shift = np.exp(2j * np.pi * freqs[index] * (n / m - 1) / 2.0)  # sample at (j+0.5)n/m-0.5, not j n/m
     spectra = columns[index] * shift[:, None]
     return np.real(np.fft.ifft(spectra, axis=0)) * m / n
 
@@ -123,6 +128,23 @@ def lanczos_matrix(n: int, factor: int, lobes: int = 3) -> np.ndarray:
     x = (np.arange(n)[None, :] - centres[:, None]) / factor
     weights = np.sinc(x) * np.sinc(x / lobes) * (np.abs(x) < lobes)
     return weights / weights.sum(axis=1, keepdims=True)
+
+
+AXIS_OPERATORS = ("bicubic", "linear", "box", "lanczos", "kspace", "gaussian-slices", "box-slices", "sinc-slices")
+
+
+def axis_operator_matrix(name: str, n: int, m: int) -> np.ndarray:
+    """A named down-sampling along one axis, ``m x n``: anti-aliased resizing (bicubic, linear,
+    box), Lanczos, k-space truncation, or thick slices of a profile (FWHM = the LR spacing)."""
+    if name in ("bicubic", "linear", "box"):
+        return resize_matrix(n, m, {"bicubic": "bicubic", "linear": "bilinear", "box": "area"}[name])
+    if name == "kspace":
+        return kspace_matrix(n, m)
+    if name not in AXIS_OPERATORS:
+        raise ValueError(f"unknown operator {name!r}; one of {AXIS_OPERATORS}")
+    factor = max(1, round(n / m))
+    matrix = lanczos_matrix(n, factor) if name == "lanczos" else slice_profile_matrix(n, factor, name.removesuffix("-slices"))
+    return np.pad(matrix, [(0, max(0, m - len(matrix))), (0, 0)], mode="edge")[:m]
 
 
 def slice_mask_matrix(n: int, keep_every: int, offset: int = 0) -> np.ndarray:

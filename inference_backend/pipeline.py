@@ -111,6 +111,7 @@ def process(
     report = {
         "method": spec.name,
         "options": method_options,
+        "resolved_options": result.resolved,
         "model": None if result.model is None else {"name": result.model.name, "sha256": result.model.sha256},
         "samples": options.samples,
         "seed": options.seed,

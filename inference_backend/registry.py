@@ -83,14 +83,25 @@ class MethodSpec:
         return getattr(importlib.import_module(module_name), function_name)
 
 
-INTERPOLATION_KINDS = ("linear", "bspline", "lanczos")
+INTERPOLATION_KINDS = ("linear", "bspline", "lanczos", "zero-fill")
 
 
-def model_options(default_model: str) -> tuple[OptionSpec, ...]:
-    """The options every learned method has: which weights, and how many slices per call."""
+# inference_backend.degradation.AXIS_OPERATORS (not imported here: it needs torch)
+AXIS_OPERATORS = ("bicubic", "linear", "box", "lanczos", "kspace", "gaussian-slices", "box-slices", "sinc-slices")
+
+
+def slice_method_options(default_model: str) -> tuple[OptionSpec, ...]:
+    """The options of the 2D slice-engine methods: which weights, slices per call, data consistency."""
     return (
         OptionSpec("model", default_model, "model name (bundled, or in the user models folder)"),
         OptionSpec("batch_size", 8, "slices per network call", minimum=1, maximum=256),
+        OptionSpec(
+            "consistency",
+            "auto",
+            "project each sample onto the acquired scan through this acquisition model "
+            "(auto: kspace for in-plane up-sampling of two axes, none for thick slices)",
+            choices=("auto", "none", *AXIS_OPERATORS),
+        ),
     )
 
 
@@ -99,7 +110,7 @@ METHODS: dict[str, MethodSpec] = {
     for spec in (
         MethodSpec(
             name="interpolation",
-            summary="Classical interpolation (linear, cubic B-spline or Lanczos windowed sinc): the baseline.",
+            summary="Classical interpolation (linear, cubic B-spline, Lanczos windowed sinc or k-space zero-filling): the baseline.",
             entry="inference_backend.methods.interpolation:run",
             options=(OptionSpec("kind", "bspline", "interpolation kernel", choices=INTERPOLATION_KINDS),),
             uses_gpu=False,
@@ -109,7 +120,16 @@ METHODS: dict[str, MethodSpec] = {
             name="res-srdiff",
             summary="Res-SRDiff: 4-step residual-shifting diffusion from the up-sampled scan; samples give a variance map.",
             entry="inference_backend.methods.res_srdiff:run",
-            options=model_options("res-srdiff"),
+            options=slice_method_options("res-srdiff")
+            + (
+                OptionSpec(
+                    "sampler",
+                    "auto",
+                    "stochastic: the published sampler (a posterior sample); deterministic: the chain of posterior "
+                    "means (no noise); auto: deterministic for one sample, stochastic for several (the variance map)",
+                    choices=("auto", "stochastic", "deterministic"),
+                ),
+            ),
             stochastic=True,
             weights=("res-srdiff",),
             expected_time="CPU ~60-90 s per sample (2 cores); GPU a few seconds",
@@ -119,7 +139,7 @@ METHODS: dict[str, MethodSpec] = {
             name="srmri",
             summary="SRMRI: unsupervised score-based prior of HR slices; DPS alternating with wavelet fusion; any scale.",
             entry="inference_backend.methods.srmri:run",
-            options=model_options("srmri")
+            options=slice_method_options("srmri")
             + (
                 OptionSpec("steps", 20, "noise scales N of the CPU schedule (the paper: 2000)", minimum=2, maximum=4000),
                 OptionSpec("k", 2, "DPS every k-th step, wavelet fusion on the others (1 = pure DPS)", minimum=1, maximum=100),
@@ -137,7 +157,7 @@ METHODS: dict[str, MethodSpec] = {
                     "operator",
                     "bicubic",
                     "down-sampling operator H of the data-consistency step (kspace and the thick-slice ones: the data engine's)",
-                    choices=("bicubic", "linear", "box", "lanczos", "kspace", "gaussian-slices", "sinc-slices"),
+                    choices=AXIS_OPERATORS,
                 ),
             ),
             stochastic=True,
@@ -149,7 +169,7 @@ METHODS: dict[str, MethodSpec] = {
             name="msp-sr",
             summary="MSP-SR: SR3 conditional diffusion + ControlNet, staged transfer, few-shot fine-tuning; calibrated variance.",
             entry="inference_backend.methods.msp_sr:run",
-            options=model_options("msp-sr")
+            options=slice_method_options("msp-sr")
             + (
                 OptionSpec("steps", 10, "DDIM steps (the training schedule has 2000)", minimum=1, maximum=2000),
                 OptionSpec("eta", 0.0, "DDIM stochasticity (0: deterministic given the starting noise, 1: DDPM-like)", minimum=0.0, maximum=1.0),

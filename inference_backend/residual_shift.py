@@ -66,10 +66,16 @@ class ResidualShiftSchedule:
         """1 / std of x_t for an image of unit variance: keeps the network's input well scaled."""
         return 1.0 / torch.sqrt(self.kappa**2 * self._at(self.eta, index, like) + 1.0)
 
-    def sample(self, predict_x0: X0Predictor, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Run the reverse chain from x_T ~ N(y, kappa^2 eta_T) to x_0 (``steps`` network calls)."""
+    def sample(
+        self, predict_x0: X0Predictor, y: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Run the reverse chain from x_T ~ N(y, kappa^2 eta_T) to x_0 (``steps`` network calls).
+
+        ``temperature`` scales every noise draw: 1 is the published sampler (a posterior sample),
+        0 the deterministic chain of posterior means from x_T = y (one point estimate; no spread).
+        """
         def noise() -> torch.Tensor:
-            return torch.randn(y.shape, generator=generator, dtype=y.dtype, device="cpu").to(y.device)
+            return temperature * torch.randn(y.shape, generator=generator, dtype=y.dtype, device="cpu").to(y.device)
 
         x = y + self.kappa * float(self.sqrt_eta[-1]) * noise()
         for step in reversed(range(self.steps)):

@@ -17,10 +17,24 @@ def test_quick_suite_writes_json_markdown_and_panels(tmp_path):
     rows = {row["method"]: row for row in results["cases"]["mni152-crop_through-plane-x4"]["rows"]}
     assert set(rows) == {"linear", "bspline"}
     assert rows["bspline"]["psnr"] > rows["linear"]["psnr"] and rows["bspline"]["ssim"] > rows["linear"]["ssim"]
+    assert rows["bspline"]["psnr_brain"] > rows["linear"]["psnr_brain"]  # also scored inside the template's brain mask
     assert all(row["wall_time_s"] >= 0 and row["peak_rss_mb"] > 0 for row in rows.values())
     markdown = (out / "results.md").read_text()
     assert "| bspline |" in markdown and "mni152-crop_through-plane-x4.png" in markdown
     assert (out / "mni152-crop_through-plane-x4.png").stat().st_size > 10_000
+
+
+def test_brain_mask_is_the_template_brain():
+    """Grey + white matter, closed and filled: the skull-stripped template's head mask lies inside
+    it, ventricles included, and it is a brain's volume (1.4-2.2 litres at 1 mm)."""
+    from inference_backend.datasets import load_mni152, load_mni152_brain_mask
+
+    template, brain = load_mni152(), load_mni152_brain_mask()
+    assert brain.shape == template.grid.size
+    head = head_mask(template.array)
+    assert (brain & head).sum() / head.sum() > 0.9
+    assert 1.4e6 < brain.sum() < 2.2e6
+    assert brain[98, 116, 90]  # near the lateral ventricles, inside the filled mask
 
 
 def test_entry_parsing():

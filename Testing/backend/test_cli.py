@@ -65,7 +65,7 @@ def test_methods_lists_interpolation(capsys):
     assert main(["methods", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     interpolation = next(m for m in listing if m["name"] == "interpolation")
-    assert interpolation["weights_present"] and interpolation["options"][0]["choices"] == ["linear", "bspline", "lanczos"]
+    assert interpolation["weights_present"] and interpolation["options"][0]["choices"] == ["linear", "bspline", "lanczos", "zero-fill"]
 
 
 # --- bad input: one line on stderr, non-zero exit, nothing written, input untouched ---------------

@@ -9,12 +9,10 @@ import torch
 
 from conftest import make_volume
 from inference_backend.errors import AssetError
-from inference_backend.methods.res_srdiff import ResSRDiffNet
 from inference_backend.methods.sample_statistics import SampleStatistics
 from inference_backend.pipeline import JobOptions, process
 from inference_backend.residual_shift import ResidualShiftSchedule
 from inference_backend.target import target_grid
-from inference_backend.training.common import export_model
 
 SCHEDULE = ResidualShiftSchedule()
 
@@ -82,18 +80,6 @@ def test_sample_statistics_match_numpy():
     assert statistics.samples.shape == samples.shape
 
 
-@pytest.fixture
-def tiny_model(tmp_path, monkeypatch):
-    """An untrained tiny Res-SRDiff exported to a user models folder, as a user model would be."""
-    monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path / "models"))
-    torch.manual_seed(0)
-    net = ResSRDiffNet(SCHEDULE, {"channels": (8, 16), "blocks_per_level": 1})
-    with torch.no_grad():
-        net.unet.head[2].weight.normal_(0, 0.01)  # not the zero map, so samples differ
-    export_model("tiny-res-srdiff", net.checkpoint(), {"method": "res-srdiff"}, tmp_path / "models")
-    return tmp_path / "models"
-
-
 def test_method_runs_end_to_end_with_samples_and_variance(tiny_model):
     volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
     options = JobOptions(method="res-srdiff", method_options={"model": "tiny-res-srdiff"}, scale=(1, 1, 3), samples=3, seed=4, device="cpu", keep_samples=True)
@@ -120,3 +106,36 @@ def test_missing_weights_are_reported(tiny_model):
         process(volume, JobOptions(method="res-srdiff", method_options={"model": "absent"}, scale=(1, 1, 3), device="cpu"))
     card = json.loads((tiny_model / "tiny-res-srdiff.json").read_text())
     assert card["sha256"] and card["size_mb"] > 0
+
+
+def test_zero_temperature_is_the_deterministic_chain_of_posterior_means():
+    y = torch.randn(2, 1, 8, 8)
+
+    def predictor(x_t, y, index):
+        return 0.5 * (x_t + y) + 0.1 * index.view(-1, 1, 1, 1)
+
+    first = SCHEDULE.sample(predictor, y, torch.Generator().manual_seed(1), temperature=0.0)
+    second = SCHEDULE.sample(predictor, y, torch.Generator().manual_seed(2), temperature=0.0)
+    torch.testing.assert_close(first, second)
+    x = y.clone()
+    for step in reversed(range(4)):
+        index = torch.full((2,), step)
+        x, _ = SCHEDULE.posterior(x, predictor(x, y, index), index)
+    torch.testing.assert_close(first, x)
+    noisy = SCHEDULE.sample(predictor, y, torch.Generator().manual_seed(1))
+    assert not torch.allclose(noisy, first)
+
+
+def test_one_sample_is_deterministic_by_default_and_stochastic_on_request(tiny_model):
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+
+    def run(seed, **method_options):
+        options = JobOptions(method="res-srdiff", method_options={"model": "tiny-res-srdiff", **method_options}, scale=(1, 1, 3), seed=seed, device="cpu")
+        return process(volume, options)
+
+    default = run(0)
+    assert default.report["resolved_options"] == {"consistency": "none", "sampler": "deterministic"}
+    np.testing.assert_array_equal(default.sr.array, run(5).sr.array)  # no noise drawn: the seed is irrelevant
+    stochastic = run(0, sampler="stochastic")
+    assert stochastic.report["resolved_options"]["sampler"] == "stochastic"
+    assert not np.array_equal(stochastic.sr.array, run(5, sampler="stochastic").sr.array)

@@ -41,3 +41,4 @@ class MethodResult:
     variance: Volume | None = None
     model: ModelInfo | None = None
     samples: np.ndarray | None = None  # (samples, X, Y, Z) when the request kept them
+    resolved: dict[str, Any] = field(default_factory=dict)  # what "auto" options became, for the report

@@ -26,10 +26,22 @@ class ResSRDiffNet(ScheduledUNet):
         return self(x_t, y, index).clamp(*X0_RANGE)
 
 
+def sampler_for(choice: str, samples: int) -> str:
+    """``auto``: the deterministic chain for a single sample (the better point estimate: it is
+    not one random draw), the published stochastic sampler when several give a variance map."""
+    if choice == "auto":
+        return "deterministic" if samples == 1 else "stochastic"
+    return choice
+
+
 def run(request: MethodRequest) -> MethodResult:
     net, model = load_network(request, ResSRDiffNet)
+    sampler = sampler_for(request.options["sampler"], request.samples)
+    temperature = 0.0 if sampler == "deterministic" else 1.0
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
-        return lambda batch: net.schedule.sample(net.predict_x0, batch.images, generator)
+        return lambda batch: net.schedule.sample(net.predict_x0, batch.images, generator, temperature)
 
-    return sample_slices(request, slice_model_for, model)
+    result = sample_slices(request, slice_model_for, model)
+    result.resolved["sampler"] = sampler
+    return result

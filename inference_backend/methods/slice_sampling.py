@@ -2,7 +2,9 @@
 
 The LR volume is normalised and interpolated onto the HR grid (B-spline: the conditioning
 every network was trained with); each sample runs the method's slice model over every slice
-(:mod:`inference_backend.slicing`); the mean is the HR result, the spread the variance map.
+(:mod:`inference_backend.slicing`) and is projected onto the acquired data when the
+``consistency`` option asks for it (:mod:`inference_backend.consistency`); the mean is the HR
+result, the spread the variance map.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from inference_backend import consistency
 from inference_backend.assets import load_checkpoint
 from inference_backend.methods.base import MethodRequest, MethodResult, ModelInfo
 from inference_backend.methods.sample_statistics import SampleStatistics
@@ -37,28 +40,29 @@ def sample_slices(
     with progress.stage("B-spline conditioning", 0.0, 0.05):
         normalizer = IntensityNormalizer.fit(request.volume.array)
         conditioning = normalizer.forward(resample(request.volume, request.target, "bspline", progress).array)
-        measurement = normalizer.forward(request.volume.array) if with_measurement else None
+        measurement = normalizer.forward(request.volume.array)
     plan = SlicePlan.between(request.volume.grid, request.target)
+    acquisition = consistency.resolve(request.options["consistency"], plan.coarse_axes)
     statistics = SampleStatistics(request.keep_samples)
     for sample in range(request.samples):
         generator = torch.Generator().manual_seed(request.seed * 1000 + sample)
         span = (0.05 + 0.95 * sample / request.samples, 0.05 + 0.95 * (sample + 1) / request.samples)
         with progress.stage(f"sample {sample + 1}/{request.samples}", *span):
-            statistics.add(
-                run_slices(
-                    conditioning,
-                    plan,
-                    slice_model_for(generator),
-                    request.options["batch_size"],
-                    progress,
-                    request.device,
-                    measurement=measurement,
-                )
+            estimate = run_slices(
+                conditioning,
+                plan,
+                slice_model_for(generator),
+                request.options["batch_size"],
+                progress,
+                request.device,
+                measurement=measurement if with_measurement else None,
             )
+            statistics.add(estimate if acquisition == "none" else consistency.project(estimate, measurement, acquisition))
     variance = statistics.variance
     return MethodResult(
         volume=Volume(normalizer.inverse(statistics.mean), request.target),
         variance=None if variance is None else Volume(normalizer.inverse_variance(variance), request.target),
         model=model,
         samples=None if statistics.samples is None else normalizer.inverse(statistics.samples),
+        resolved={"consistency": acquisition},
     )

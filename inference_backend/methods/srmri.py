@@ -5,17 +5,9 @@ operator H used for data consistency is an option (bicubic by default, as in the
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from inference_backend.degradation import (
-    AxisOperator,
-    SeparableOperator,
-    kspace_truncation_matrix,
-    lanczos_matrix,
-    resize_matrix,
-    slice_profile_matrix,
-)
+from inference_backend.degradation import AxisOperator, SeparableOperator, axis_operator_matrix
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
@@ -37,25 +29,10 @@ class ScoreNet(ScheduledUNet):
         return output / sigma.view(-1, *([1] * (x.ndim - 1)))
 
 
-def axis_downsampling(name: str, n: int, m: int) -> np.ndarray:
-    """H along one axis, ``m x n``: anti-aliased resizing (bicubic, linear, box), Lanczos, or the
-    data engine's operators: k-space truncation, thick-slice profiles (FWHM = the LR spacing)."""
-    if name in ("bicubic", "linear", "box"):
-        return resize_matrix(n, m, {"bicubic": "bicubic", "linear": "bilinear", "box": "area"}[name])
-    factor = max(1, round(n / m))
-    if name == "lanczos":
-        matrix = lanczos_matrix(n, factor)
-    elif name == "kspace":
-        matrix = kspace_truncation_matrix(n, factor)
-    else:
-        matrix = slice_profile_matrix(n, factor, name.removesuffix("-slices"))
-    return np.pad(matrix, [(0, max(0, m - len(matrix))), (0, 0)], mode="edge")[:m]
-
-
 def downsampling_operator(name: str, size: tuple[int, int], lr_size: tuple[int, int]) -> SeparableOperator:
     """H: an HR slice batch of ``size`` onto the LR slice size (axes of equal size untouched)."""
     return SeparableOperator(
-        [AxisOperator(axis, axis_downsampling(name, n, m)) for axis, (n, m) in enumerate(zip(size, lr_size)) if n != m], ndim=2
+        [AxisOperator(axis, axis_operator_matrix(name, n, m)) for axis, (n, m) in enumerate(zip(size, lr_size)) if n != m], ndim=2
     )
 
 
