@@ -5,7 +5,7 @@ image) and the acquired scan y, the estimate x is replaced by its orthogonal pro
 {x : A x = y}: ``x + A^+ (y - A x)``. A learned method then keeps only the part of its output
 the scan cannot see (e.g. the k-space periphery beyond the acquisition matrix) and takes the
 rest from the measurement, instead of re-inventing it. A, and so its pseudo-inverse, is
-separable: per-axis matrices.
+separable: per-axis matrices (:class:`~inference_backend.degradation.SeparableOperator`).
 
 The projection is only as right as the model: a coarser in-plane acquisition matrix *is*
 k-space truncation (``kspace``), whereas a thick slice's profile is scanner- and
@@ -13,12 +13,10 @@ sequence-specific, so ``auto`` projects in-plane reconstructions (two coarse axe
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 
-from inference_backend.degradation import AXIS_OPERATORS, AxisOperator, SeparableOperator, axis_operator_matrix
+from inference_backend.degradation import AXIS_OPERATORS, downsampling_operator
 
 CONSISTENCY_CHOICES = ("auto", "none", *AXIS_OPERATORS)
 
@@ -31,18 +29,10 @@ def resolve(choice: str, coarse_axes: tuple[int, ...]) -> str:
     return choice
 
 
-@lru_cache(maxsize=64)
-def _pseudo_inverse(name: str, n: int, m: int) -> np.ndarray:
-    return np.linalg.pinv(axis_operator_matrix(name, n, m))
-
-
 def project(estimate: np.ndarray, measured: np.ndarray, name: str) -> np.ndarray:
     """``estimate + A^+ (measured - A estimate)``, A the ``name`` model along every axis whose
     size differs between the two volumes (float64 inside; float32 out)."""
-    axes = [axis for axis in range(3) if estimate.shape[axis] != measured.shape[axis]]
-    sizes = [(estimate.shape[axis], measured.shape[axis]) for axis in axes]
-    forward = SeparableOperator([AxisOperator(a, axis_operator_matrix(name, n, m)) for a, (n, m) in zip(axes, sizes)], ndim=3)
-    inverse = SeparableOperator([AxisOperator(a, _pseudo_inverse(name, n, m)) for a, (n, m) in zip(axes, sizes)], ndim=3)
+    forward = downsampling_operator(name, estimate.shape, measured.shape)
     x = torch.from_numpy(estimate.astype(np.float64))
     residual = torch.from_numpy(measured.astype(np.float64)) - forward(x)
-    return (x + inverse(residual)).float().numpy()
+    return (x + forward.pseudo_inverse()(residual)).float().numpy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +35,17 @@ def load_mni152() -> Volume:
     return volume.with_array(volume.array.astype(np.float32))
 
 
+@cache
 def load_mni152_brain_mask() -> np.ndarray:
     """The template's brain: grey + white matter probability above 0.2 (nilearn's maps),
-    closed and hole-filled so the ventricles and deep CSF are inside; on the T1's grid."""
+    closed and hole-filled so the ventricles and deep CSF are inside; on the T1's grid.
+    Computed once per process (the benchmark and the atlas both need it), so read-only."""
     from scipy import ndimage
 
     tissue = sum(read_volume(package_data_file("nilearn", f"datasets/data/{MNI152_FILE.replace('_t1_', f'_{t}_')}")).array for t in ("gm", "wm"))
-    brain = ndimage.binary_closing(tissue > 0.2, iterations=2)
-    return ndimage.binary_fill_holes(brain)
+    brain = ndimage.binary_fill_holes(ndimage.binary_closing(tissue > 0.2, iterations=2))
+    brain.setflags(write=False)
+    return brain
 
 
 def shared_data_dir() -> Path | None:

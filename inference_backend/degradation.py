@@ -147,6 +147,13 @@ def axis_operator_matrix(name: str, n: int, m: int) -> np.ndarray:
     return np.pad(matrix, [(0, max(0, m - len(matrix))), (0, 0)], mode="edge")[:m]
 
 
+def downsampling_operator(name: str, size: tuple[int, ...], lr_size: tuple[int, ...]) -> "SeparableOperator":
+    """The named down-sampling from ``size`` onto ``lr_size`` along every axis whose size
+    changes (slices: 2 sizes; volumes: 3)."""
+    axes = [AxisOperator(axis, axis_operator_matrix(name, n, m)) for axis, (n, m) in enumerate(zip(size, lr_size)) if n != m]
+    return SeparableOperator(axes, ndim=len(size))
+
+
 def slice_mask_matrix(n: int, keep_every: int, offset: int = 0) -> np.ndarray:
     """Keep HR slices ``offset, offset + keep_every, ...``: a selection matrix."""
     return np.eye(n)[offset::keep_every]
@@ -191,6 +198,10 @@ class SeparableOperator:
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return self._apply(y, transpose=True)
+
+    def pseudo_inverse(self) -> "SeparableOperator":
+        """A^+, per axis: the pseudo-inverse of a Kronecker product is that of its factors."""
+        return SeparableOperator([AxisOperator(op.axis, np.linalg.pinv(op.matrix)) for op in self.axis_operators], self.ndim)
 
 
 def rician_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:

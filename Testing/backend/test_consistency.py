@@ -7,7 +7,7 @@ import torch
 
 from conftest import make_volume
 from inference_backend import consistency
-from inference_backend.degradation import AXIS_OPERATORS, AxisOperator, SeparableOperator, axis_operator_matrix, kspace_matrix
+from inference_backend.degradation import AXIS_OPERATORS, downsampling_operator, kspace_matrix
 from inference_backend.errors import InputError
 from inference_backend.pipeline import JobOptions, process
 from inference_backend.registry import AXIS_OPERATORS as LISTED_OPERATORS
@@ -17,12 +17,7 @@ from inference_backend.volume import Volume
 
 def acquire(volume: np.ndarray, name: str, lr_shape: tuple[int, int, int]) -> np.ndarray:
     """The acquisition model applied along every axis whose size changes."""
-    operators = [
-        AxisOperator(axis, axis_operator_matrix(name, n, m))
-        for axis, (n, m) in enumerate(zip(volume.shape, lr_shape))
-        if n != m
-    ]
-    return SeparableOperator(operators, ndim=3)(torch.from_numpy(volume.astype(np.float64))).numpy()
+    return downsampling_operator(name, volume.shape, lr_shape)(torch.from_numpy(volume.astype(np.float64))).numpy()
 
 
 def test_registry_lists_every_acquisition_model():

@@ -7,7 +7,8 @@ import pywt
 import torch
 
 from conftest import make_volume
-from inference_backend.methods.srmri import ScoreNet, downsampling_operator
+from inference_backend.degradation import downsampling_operator
+from inference_backend.methods.srmri import ScoreNet
 from inference_backend.pipeline import JobOptions, process
 from inference_backend.registry import get_method
 from inference_backend.score_sde import SRMRISampler, VESchedule, WaveletFusion, dsm_loss

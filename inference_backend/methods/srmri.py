@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from inference_backend.degradation import AxisOperator, SeparableOperator, axis_operator_matrix
+from inference_backend.degradation import downsampling_operator
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
@@ -27,13 +27,6 @@ class ScoreNet(ScheduledUNet):
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         output = self.unet(x, NOISE_EMBEDDING_SCALE * torch.log(sigma))
         return output / sigma.view(-1, *([1] * (x.ndim - 1)))
-
-
-def downsampling_operator(name: str, size: tuple[int, int], lr_size: tuple[int, int]) -> SeparableOperator:
-    """H: an HR slice batch of ``size`` onto the LR slice size (axes of equal size untouched)."""
-    return SeparableOperator(
-        [AxisOperator(axis, axis_operator_matrix(name, n, m)) for axis, (n, m) in enumerate(zip(size, lr_size)) if n != m], ndim=2
-    )
 
 
 def make_sampler(options: dict, schedule: VESchedule, device: str) -> SRMRISampler:
