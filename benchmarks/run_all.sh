@@ -12,6 +12,11 @@ $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out be
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4
 $MRISR benchmark --suite slab --cases through-plane-x4 --out benchmarks/results/srmri-ablation --progress none --methods \
   "interpolation:kind=bspline srmri:k=1 srmri:k=2 srmri:k=3 srmri:k=5 srmri:k=2,fusion=false srmri:steps=10 srmri:steps=40"
+# SRMRI options are chosen on a training scan's slabs (suite `tuning`), never on the held-out scan
+$MRISR benchmark --suite tuning --cases in-plane --out benchmarks/results/srmri-tuning/in-plane --progress none --methods \
+  "interpolation:kind=bspline interpolation:kind=zero-fill srmri srmri:consistency=none srmri:consistency=none,rho=2 srmri:consistency=none,rho=0"
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/srmri-tuning/through-plane --progress none --methods \
+  "interpolation:kind=bspline srmri srmri:rho=2 srmri:rho=0"
 $MRISR benchmark --suite slab --out benchmarks/results/srmri-scales --progress none --methods "interpolation:kind=bspline srmri"
 # MSP-SR: stages, ablation and calibration (trains the ablation's models unless --evaluate-only)
 benchmarks/msp_sr_stages.sh --evaluate-only

@@ -29,6 +29,7 @@ from inference_backend.registry import METHODS, parse_method_options
 from inference_backend.volume import Volume
 
 HELD_OUT_SCANS = ("seg3D_MR",)  # never used for training: evaluation only
+TUNING_SCANS = ("chris_t1",)  # a training scan: where sampler options are chosen, so the held-out scan stays unseen
 BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
 
 
@@ -39,11 +40,13 @@ def suite_cases(suite: str) -> list[Case]:
         case = through_plane_case("mni152-crop_through-plane-x4", load_mni152().crop(start, stop), 4)
         return [with_brain_mask(case, load_mni152_brain_mask(), start)]
     if suite == "slab":
-        return slab_cases()
+        return slab_cases(HELD_OUT_SCANS)
+    if suite == "tuning":
+        return slab_cases(TUNING_SCANS)
     if suite == "imputation":
         return imputation_cases()
     if suite != "dev":
-        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, imputation")
+        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, tuning, imputation")
     volumes = {"mni152": load_mni152()}
     brains = {"mni152": load_mni152_brain_mask()}
     data = shared_data_dir()
@@ -72,13 +75,13 @@ def with_brain_mask(case: Case, brain: np.ndarray, start: tuple[int, int, int]) 
 SLAB_SIDE = 64
 
 
-def held_out_slabs() -> dict[str, Volume]:
-    """A central 64 x 64 column of each held-out scan through all its slices (a tenth of a volume's CPU time)."""
+def central_slabs(scans: tuple[str, ...]) -> dict[str, Volume]:
+    """A central 64 x 64 column of each scan through all its slices (a tenth of a volume's CPU time)."""
     data = shared_data_dir()
     if data is None:
-        raise InputError("the slab and imputation suites need the development data (../shared/data)")
+        raise InputError("the slab, tuning and imputation suites need the development data (../shared/data)")
     slabs = {}
-    for scan in HELD_OUT_SCANS:
+    for scan in scans:
         volume = read_volume(data / "real" / f"{scan}.nii.gz")
         volume = volume.with_array(volume.array.astype(np.float32))
         centre = np.argwhere(volume.array > np.percentile(volume.array, 75)).mean(axis=0).round().astype(int)
@@ -87,10 +90,11 @@ def held_out_slabs() -> dict[str, Volume]:
     return slabs
 
 
-def slab_cases() -> list[Case]:
-    """Through-plane x2, x3, x4 and in-plane x2 on the held-out slabs: the suite of ablations."""
+def slab_cases(scans: tuple[str, ...]) -> list[Case]:
+    """Through-plane x2, x3, x4 and in-plane x2 on the scans' central slabs: the suite of ablations
+    (held-out scans) and of option tuning (training scans)."""
     cases = []
-    for name, slab in held_out_slabs().items():
+    for name, slab in central_slabs(scans).items():
         for factor in (2, 3, 4):
             cases.append(through_plane_case(f"{name}_through-plane-x{factor}", slab, factor, axis=2))
         cases.append(in_plane_case(f"{name}_in-plane-x2", slab, factor=2, slice_axis=2))
@@ -101,7 +105,7 @@ def imputation_cases() -> list[Case]:
     """Slice imputation, 1 of 4 and 1 of 8 slices acquired (InverseSR's 4 mm and 8 mm cases)."""
     return [
         slice_masking_case(f"{name}_imputation-1of{keep}", slab, keep_every=keep, axis=2)
-        for name, slab in held_out_slabs().items()
+        for name, slab in central_slabs(HELD_OUT_SCANS).items()
         for keep in (4, 8)
     ]
 
@@ -266,7 +270,7 @@ def run_benchmark(
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), imputation (slice imputation on the slabs) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan: choosing options), imputation (slice imputation on the slabs) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite>)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")

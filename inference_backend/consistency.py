@@ -13,10 +13,12 @@ sequence-specific, so ``auto`` projects in-plane reconstructions (two coarse axe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
-from inference_backend.degradation import AXIS_OPERATORS, downsampling_operator
+from inference_backend.degradation import AXIS_OPERATORS, SeparableOperator, downsampling_operator
 
 CONSISTENCY_CHOICES = ("auto", "none", *AXIS_OPERATORS)
 
@@ -29,10 +31,27 @@ def resolve(choice: str, coarse_axes: tuple[int, ...]) -> str:
     return choice
 
 
+def _projected(x: torch.Tensor, measured: torch.Tensor, forward: SeparableOperator) -> torch.Tensor:
+    return x + forward.pseudo_inverse()(measured - forward(x))
+
+
 def project(estimate: np.ndarray, measured: np.ndarray, name: str) -> np.ndarray:
     """``estimate + A^+ (measured - A estimate)``, A the ``name`` model along every axis whose
     size differs between the two volumes (float64 inside; float32 out)."""
     forward = downsampling_operator(name, estimate.shape, measured.shape)
     x = torch.from_numpy(estimate.astype(np.float64))
-    residual = torch.from_numpy(measured.astype(np.float64)) - forward(x)
-    return (x + forward.pseudo_inverse()(residual)).float().numpy()
+    return _projected(x, torch.from_numpy(measured.astype(np.float64)), forward).float().numpy()
+
+
+def slice_projection(name: str, size: tuple[int, int], measured: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The same projection for a batch of 2D slices padded beyond their true ``size`` (the
+    slice engine's batches): the slices are projected, the padding is left as it is."""
+    forward = downsampling_operator(name, size, tuple(measured.shape[-2:]))
+    height, width = size
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        out[..., :height, :width] = _projected(x[..., :height, :width], measured.to(x.dtype), forward)
+        return out
+
+    return apply

@@ -142,7 +142,14 @@ METHODS: dict[str, MethodSpec] = {
             options=slice_method_options("srmri")
             + (
                 OptionSpec("steps", 20, "noise scales N of the CPU schedule (the paper: 2000)", minimum=2, maximum=4000),
-                OptionSpec("k", 2, "DPS every k-th step, wavelet fusion on the others (1 = pure DPS)", minimum=1, maximum=100),
+                OptionSpec(
+                    "k",
+                    2,
+                    "data consistency every k-th step, wavelet fusion on the others (1 = pure DPS); the step is DPS, "
+                    "or the exact projection where `consistency` names the acquisition (auto: in-plane)",
+                    minimum=1,
+                    maximum=100,
+                ),
                 OptionSpec("rho", 8.0, "DPS step size (of the CPU schedule; tuned on a training scan)", minimum=0.0),
                 OptionSpec("snr", 0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0),
                 OptionSpec("fusion", True, "wavelet fusion on non-DPS steps (False: the ablation)"),
@@ -156,7 +163,7 @@ METHODS: dict[str, MethodSpec] = {
                 OptionSpec(
                     "operator",
                     "bicubic",
-                    "down-sampling operator H of the data-consistency step (kspace and the thick-slice ones: the data engine's)",
+                    "down-sampling operator H of the DPS step (kspace and the thick-slice ones: the data engine's)",
                     choices=AXIS_OPERATORS,
                 ),
             ),

@@ -10,7 +10,10 @@ Sampler (SRMRI, Algorithm 1), for i = N..1:
 2. every k-th step, diffusion posterior sampling (DPS): x0_hat = x + s_i^2 score (Tweedie),
    x_{i-1} = x' - rho * grad_x || y_lr - H(x0_hat) ||, H a down-sampling operator;
    the other steps, wavelet fusion: x_{i-1} = W^-1(A(y_up), D(x')) (bior4.4, 2 levels:
-   approximation band from the up-sampled scan, detail bands from the sample);
+   approximation band from the up-sampled scan, detail bands from the sample). Where the
+   acquisition is known exactly (an in-plane acquisition matrix is k-space truncation), the
+   DPS gradient step is replaced by its hard limit, the projection x' + H^+(y - H x') onto the
+   acquired data (the data-consistency step of score-based MRI reconstruction, Chung & Ye 2022);
 3. corrector: M Langevin steps at s_{i-1}, step 2 (snr ||z|| / ||score||)^2, applied to x_{i-1}
    (the authors' early code overwrote the corrector's output; here it is kept).
 
@@ -89,7 +92,9 @@ class SRMRISampler:
         measurement: torch.Tensor,
         operator: Operator,
         generator: torch.Generator | None = None,
+        projection: Operator | None = None,
     ) -> torch.Tensor:
+        """``projection`` (onto {x : H x = y}), when given, takes the place of the DPS gradient step."""
         sigmas = self.schedule.sigmas(self.steps + 1, self.start_sigma)
         fuse = WaveletFusion()
 
@@ -100,7 +105,8 @@ class SRMRISampler:
         for i in range(self.steps):
             sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
             level = torch.full((x.shape[0],), sigma, dtype=x.dtype, device=x.device)
-            use_dps = (self.steps - i) % self.k == 0
+            consistency_step = (self.steps - i) % self.k == 0
+            use_dps = consistency_step and projection is None
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(use_dps)
                 s = score(x_in, level)
@@ -112,7 +118,9 @@ class SRMRISampler:
                     (gradient,) = torch.autograd.grad(residual, x_in)
                     x_next = x_next - self.rho * gradient
             x = x_next.detach()
-            if not use_dps and self.fusion:
+            if consistency_step and projection is not None:
+                x = projection(x)
+            elif not consistency_step and self.fusion:
                 x = fuse(x, upsampled)
             x = self.correct(score, x, sigma_next, noise)
         final = torch.full((x.shape[0],), float(sigmas[-1]), dtype=x.dtype, device=x.device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from inference_backend.benchmark import Entry
 from inference_backend.cli import main
@@ -63,3 +64,17 @@ def test_metrics_on_known_cases():
     overconfident = reference[None] + 0.01 * rng.normal(0, 1, (32, 20, 20, 20)) + 3.0
     assert interval_coverage(reference, overconfident, mask) < 0.05
     assert sample_nll(reference, samples, mask) < sample_nll(reference, overconfident, mask)
+
+
+def test_tuning_suite_keeps_the_held_out_scan_unseen():
+    """Options are tuned on a training scan's slabs; the held-out scan's slabs are the same cases, never mixed in."""
+    from inference_backend.benchmark import HELD_OUT_SCANS, suite_cases
+    from inference_backend.datasets import shared_data_dir
+
+    if shared_data_dir() is None:
+        pytest.skip("needs the development data (../shared/data)")
+    tuning, held_out = suite_cases("tuning"), suite_cases("slab")
+    assert len(tuning) == 4 and all(c.name.startswith("chris_t1-slab_") for c in tuning)
+    assert not any(scan in case.name for case in tuning for scan in HELD_OUT_SCANS)
+    assert [c.name.split("-slab_")[1] for c in tuning] == [c.name.split("-slab_")[1] for c in held_out]
+    assert not any(np.array_equal(t.reference.array, h.reference.array) for t, h in zip(tuning, held_out))

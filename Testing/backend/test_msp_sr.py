@@ -107,7 +107,7 @@ def test_finetune_writes_a_verified_model_that_run_can_select(tiny_models, capsy
     assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "absent-model"]) == 3
     assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--minutes", "0.02", "--threads", "1"]) == 0
     _, card = verified_model("site")
-    assert card["stage"] == "target" and card["started_from"] == "tiny-msp" and card["network"]["channels"] == [8, 16]
+    assert card["stage"] == "target" and card["started_from"] == "tiny-msp" and card["started_from_sha256"] == verified_model("tiny-msp")[1]["sha256"] and card["network"]["channels"] == [8, 16]
     before, _ = torch.load(tiny_models / "models" / "tiny-msp.pt"), None
     after = torch.load(tiny_models / "models" / "site.pt")
     changed = [k for k in after["state_dict"] if not torch.equal(after["state_dict"][k], before["state_dict"][k])]

@@ -1,18 +1,22 @@
 """SRMRI: unsupervised, blind SR with a score-based prior of HR slices, DPS and wavelet fusion.
 
 The prior never sees an LR image, so one model serves every scale factor; the forward
-operator H used for data consistency is an option (bicubic by default, as in the paper).
+operator H of the DPS step is an option (bicubic by default, as in the paper). Where the
+``consistency`` option names an exact acquisition model (``auto``: k-space truncation for
+in-plane up-sampling), its projection replaces the DPS step inside the sampler: on a
+training scan's slab it beat DPS at every step size (``benchmarks/results/srmri-tuning``).
 """
 from __future__ import annotations
 
 import torch
 
+from inference_backend import consistency
 from inference_backend.degradation import downsampling_operator
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
 from inference_backend.score_sde import SRMRISampler, VESchedule
-from inference_backend.slicing import SliceBatch, SliceModel
+from inference_backend.slicing import SliceBatch, SliceModel, SlicePlan
 
 MODEL_NAME = "srmri"
 PAPER_NOISE_SCALES = 2000
@@ -50,14 +54,18 @@ def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, ScoreNet)
     sampler = make_sampler(options, net.schedule, request.device)
+    acquisition = consistency.resolve(options["consistency"], SlicePlan.between(request.volume.grid, request.target).coarse_axes)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:
             assert batch.measured is not None
             height, width = batch.size
             operator = downsampling_operator(options["operator"], (height, width), tuple(batch.measured.shape[-2:]))
-            return sampler.sample(net, batch.images, batch.measured, lambda x: operator(x[..., :height, :width]), generator)
+            projection = None if acquisition == "none" else consistency.slice_projection(acquisition, (height, width), batch.measured)
+            return sampler.sample(net, batch.images, batch.measured, lambda x: operator(x[..., :height, :width]), generator, projection)
 
         return restore
 
-    return sample_slices(request, slice_model_for, model, with_measurement=True)
+    result = sample_slices(request, slice_model_for, model, with_measurement=True)
+    result.resolved["data_consistency_step"] = f"dps ({options['operator']})" if acquisition == "none" else f"projection ({acquisition})"
+    return result

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from inference_backend.assets import verified_model
 from inference_backend.methods.msp_sr import BASE_MODEL_NAME, MODEL_NAME, MSPSRNet, SR3Schedule, alphas_cumprod
 from inference_backend.training.common import TrainingRecipe, train, training_parser
 from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run_dir = args.run_dir.parent / args.export_name
     sources = stage_sources(source, args.data, args.hr)
     model = build_model(args.stage, args)
+    start_name = None if start_from is None else (args.start_from or start_from)
     validation = SlicePairStream(sources, patch_size=64, pairs_per_refresh=4, seed=10_000)
     val_pairs = list(itertools.islice(iter(validation), 32))
     val_hr, val_conditioning = torch.stack([p["hr"] for p in val_pairs]), torch.stack([p["conditioning"] for p in val_pairs])
@@ -127,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         "method": "msp-sr",
         "paper": "MSP-SR (multi-stage SR3 + ControlNet, calibrated uncertainty)",
         "stage": args.stage,
-        "started_from": None if start_from is None else (args.start_from or start_from),
+        "started_from": start_name,
+        "started_from_sha256": None if start_name is None else verified_model(start_name)[1]["sha256"],  # which export, when names repeat
         "schedule": asdict(model.schedule),
         "data": descriptions[source],
         "degradations": "the data engine's forward models (thick slices and in-plane, factors 2-6, Rician noise)",
