@@ -38,7 +38,7 @@ fi
 MRISR_MODELS_DIR="$ABLATION" $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
   --out benchmarks/results/msp-sr-ablation --progress none --methods \
   "interpolation:kind=bspline msp-sr:model=msp-sr-target-only msp-sr:model=msp-sr-in-domain-target msp-sr:model=msp-sr-staged-target msp-sr:model=msp-sr"
-$PY -m inference_backend benchmark --suite dev --cases seg3D_MR_through-plane --samples 10 --out benchmarks/results/msp-sr-dev \
+OMP_NUM_THREADS=1 $PY -m inference_backend benchmark --suite dev --cases seg3D_MR_through-plane --samples 10 --out benchmarks/results/msp-sr-dev \
   --progress none --methods "interpolation:kind=bspline msp-sr"
 # Few-shot (a user's `mrisr finetune`): 8 min on chris_t1's slices, evaluated on the held-out seg3D_MR slab
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr "$TARGET" --out msp-sr-chris --minutes 8 --threads 1
