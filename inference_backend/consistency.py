@@ -31,8 +31,8 @@ def resolve(choice: str, coarse_axes: tuple[int, ...]) -> str:
     return choice
 
 
-def _projected(x: torch.Tensor, measured: torch.Tensor, forward: SeparableOperator) -> torch.Tensor:
-    return x + forward.pseudo_inverse()(measured - forward(x))
+def _projected(x: torch.Tensor, measured: torch.Tensor, forward: SeparableOperator, inverse: SeparableOperator) -> torch.Tensor:
+    return x + inverse(measured - forward(x))
 
 
 def project(estimate: np.ndarray, measured: np.ndarray, name: str) -> np.ndarray:
@@ -40,18 +40,20 @@ def project(estimate: np.ndarray, measured: np.ndarray, name: str) -> np.ndarray
     size differs between the two volumes (float64 inside; float32 out)."""
     forward = downsampling_operator(name, estimate.shape, measured.shape)
     x = torch.from_numpy(estimate.astype(np.float64))
-    return _projected(x, torch.from_numpy(measured.astype(np.float64)), forward).float().numpy()
+    return _projected(x, torch.from_numpy(measured.astype(np.float64)), forward, forward.pseudo_inverse()).float().numpy()
 
 
 def slice_projection(name: str, size: tuple[int, int], measured: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The same projection for a batch of 2D slices padded beyond their true ``size`` (the
-    slice engine's batches): the slices are projected, the padding is left as it is."""
+    slice engine's batches): the slices are projected, the padding is left as it is. A^+ is
+    computed once here, not at every sampler step that projects."""
     forward = downsampling_operator(name, size, tuple(measured.shape[-2:]))
+    inverse = forward.pseudo_inverse()
     height, width = size
 
     def apply(x: torch.Tensor) -> torch.Tensor:
         out = x.clone()
-        out[..., :height, :width] = _projected(x[..., :height, :width], measured.to(x.dtype), forward)
+        out[..., :height, :width] = _projected(x[..., :height, :width], measured.to(x.dtype), forward, inverse)
         return out
 
     return apply

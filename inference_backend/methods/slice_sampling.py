@@ -29,6 +29,11 @@ def load_network(request: MethodRequest, network_class: type[ScheduledUNet]) -> 
     return network_class.from_checkpoint(checkpoint).to(request.device), ModelInfo(name, card["sha256"], card)
 
 
+def acquisition_model(request: MethodRequest) -> str:
+    """What the ``consistency`` option resolves to for this request's up-sampling ("none": no projection)."""
+    return consistency.resolve(request.options["consistency"], SlicePlan.between(request.volume.grid, request.target).coarse_axes)
+
+
 def sample_slices(
     request: MethodRequest,
     slice_model_for: Callable[[torch.Generator], SliceModel],
@@ -42,7 +47,7 @@ def sample_slices(
         conditioning = normalizer.forward(resample(request.volume, request.target, "bspline", progress).array)
         measurement = normalizer.forward(request.volume.array)
     plan = SlicePlan.between(request.volume.grid, request.target)
-    acquisition = consistency.resolve(request.options["consistency"], plan.coarse_axes)
+    acquisition = acquisition_model(request)
     statistics = SampleStatistics(request.keep_samples)
     for sample in range(request.samples):
         generator = torch.Generator().manual_seed(request.seed * 1000 + sample)

@@ -13,10 +13,10 @@ import torch
 from inference_backend import consistency
 from inference_backend.degradation import downsampling_operator
 from inference_backend.methods.base import MethodRequest, MethodResult
-from inference_backend.methods.slice_sampling import load_network, sample_slices
+from inference_backend.methods.slice_sampling import acquisition_model, load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
 from inference_backend.score_sde import SRMRISampler, VESchedule
-from inference_backend.slicing import SliceBatch, SliceModel, SlicePlan
+from inference_backend.slicing import SliceBatch, SliceModel
 
 MODEL_NAME = "srmri"
 PAPER_NOISE_SCALES = 2000
@@ -54,7 +54,7 @@ def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, ScoreNet)
     sampler = make_sampler(options, net.schedule, request.device)
-    acquisition = consistency.resolve(options["consistency"], SlicePlan.between(request.volume.grid, request.target).coarse_axes)
+    acquisition = acquisition_model(request)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:
