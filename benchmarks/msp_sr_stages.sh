@@ -44,3 +44,11 @@ OMP_NUM_THREADS=1 $PY -m inference_backend benchmark --suite dev --cases seg3D_M
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr "$TARGET" --out msp-sr-chris --minutes 8 --threads 1
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
   --out benchmarks/results/msp-sr-fewshot --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris"
+# ... with a 5x lower learning rate (is it forgetting?), and in the other direction (seg3D_MR -> chris_t1's slab)
+$PY -m inference_backend.training.msp_sr --stage target --hr "$TARGET" --start-from msp-sr --lr 2e-5 --minutes 8 --threads 1 --export \
+  --models-dir runs/fewshot-models --export-name msp-sr-chris-lr2e-5 --run-dir runs/ft-lr2e-5
+MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
+  --out benchmarks/results/msp-sr-fewshot/lower-lr --progress none --methods "interpolation:kind=bspline msp-sr:model=msp-sr-chris-lr2e-5"
+MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr ../shared/data/real/seg3D_MR.nii.gz --out msp-sr-seg3d --minutes 8 --threads 1
+MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite tuning --cases through-plane-x4 --samples 10 \
+  --out benchmarks/results/msp-sr-fewshot/reverse --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-seg3d"

@@ -53,6 +53,7 @@ def register_affine(fixed: Volume, moving: Volume, seed: int = 0) -> sitk.Transf
     method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(initial, inPlace=False)
+    method.SetNumberOfThreads(1)  # the same mask every run: threads would sum the metric in a varying order
     return method.Execute(fixed_image, moving_image)
 
 

@@ -8,7 +8,12 @@ W marks the measured voxels (0 inside a lesion), and the finite-difference term 
 the paper's VGG perceptual loss, whose weights are not obtainable offline: it matches edges,
 not only intensities. Adam at the paper's learning rate; the latent starts at the encoding of
 a classical estimate (B-spline / neighbourhood fill) instead of the mean latent, which is what
-makes a few dozen steps enough on a CPU. Large volumes are inverted in overlapping tiles with
+makes a few dozen steps enough on a CPU. For lesion filling a proximity term
+``anchor * mean((z - z_start)^2)`` keeps the latents that the data barely reach (the lesion's
+interior) where they started: Adam normalises each coordinate's step, so without it their tiny
+gradients become full-size random walks, and a 30 mm lesion was filled with near-black voxels
+(MAE 63.6% of range; 18.6% with it). Slice imputation measures every latent and does better
+without it (1 of 4 slices: 22.39 dB unanchored, 21.74 dB at anchor 1). Large volumes are inverted in overlapping tiles with
 a linear cross-fade (tractable memory: one tile's activations at a time).
 """
 from __future__ import annotations
@@ -29,6 +34,7 @@ class InversionSettings:
     steps: int = 40
     learning_rate: float = 0.07  # the paper's Adam learning rate
     structural_weight: float = 0.5
+    anchor: float = 0.0  # weight of the proximity term to the starting latent (0: the paper's loss)
     tile: int = 64  # voxels per tile side (a multiple of the prior's factor)
     overlap: int = 16
 
@@ -61,12 +67,13 @@ def invert(
     for parameter in prior.parameters():
         parameter.requires_grad_(False)
     with torch.no_grad():
-        latent = prior.encode(initial)
-    latent.requires_grad_(True)
+        start = prior.encode(initial)
+    latent = start.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([latent], lr=settings.learning_rate)
     for step in range(settings.steps):
         predicted = corruption(prior.decode(latent))
         loss = masked_l1(predicted, measured, weight) + settings.structural_weight * structural_l1(predicted, measured, weight)
+        loss = loss + settings.anchor * (latent - start).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -67,9 +67,10 @@ def fill_nawm_mean(array: np.ndarray, mask: np.ndarray, shell_voxels: int = 12) 
     return filled
 
 
-def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps: int = 60) -> np.ndarray:
+def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps: int = 60, anchor: float = 1.0) -> np.ndarray:
     """InverseSR lesion filling in the lesion's bounding box grown by ``margin`` (edge-padded to
-    the prior's down-sampling); the loss sees only the voxels outside the mask."""
+    the prior's down-sampling); the loss sees only the voxels outside the mask, and ``anchor``
+    holds the interior's latents near the encoding of the neighbourhood fill (see inversion)."""
     import torch
 
     from inference_backend.inversion import InversionSettings, invert
@@ -83,7 +84,7 @@ def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps:
     padding = [(0, -n % prior.factor) for n in start.shape]
     region = torch.from_numpy(np.pad(start, padding, mode="edge"))[None, None]
     weight = torch.from_numpy(np.pad(~mask[box], padding).astype(np.float32))[None, None]
-    decoded = invert(prior, region, region, weight, lambda x: x, InversionSettings(steps=steps))
+    decoded = invert(prior, region, region, weight, lambda x: x, InversionSettings(steps=steps, anchor=anchor))
     decoded = normalizer.inverse(decoded[0, 0].numpy())[tuple(slice(0, n) for n in start.shape)]
     filled = array.astype(np.float32, copy=True)
     inside = filled[box]  # a view: writes go to ``filled``

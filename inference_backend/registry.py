@@ -152,7 +152,13 @@ METHODS: dict[str, MethodSpec] = {
                 ),
                 OptionSpec("rho", 8.0, "DPS step size (of the CPU schedule; tuned on a training scan)", minimum=0.0),
                 OptionSpec("snr", 0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0),
-                OptionSpec("fusion", True, "wavelet fusion on non-DPS steps (False: the ablation)"),
+                OptionSpec(
+                    "fusion",
+                    "auto",
+                    "wavelet fusion on the steps between consistency steps; auto: in-plane only (a thick slice's profile "
+                    "attenuates the approximation band that fusion copies from the up-sampled scan)",
+                    choices=("auto", "true", "false"),
+                ),
                 OptionSpec("start_sigma", 0.1, "start from the up-sampled scan at this noise level (0: pure noise)", minimum=0.0),
                 OptionSpec(
                     "schedule",
@@ -169,7 +175,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
             stochastic=True,
             weights=("srmri",),
-            expected_time="CPU: ~30-60 min per sample for a whole head with the default 20 scales (2 cores); the paper's 2000 scales are GPU-only",
+            expected_time="CPU: ~4-11 min per sample for a whole head with the default 20 scales (seg3D_MR, in-plane x2 / through-plane x4); the paper's 2000 scales are GPU-only",
             paper="Poudel et al., SRMRI: unsupervised MRI super-resolution with score-based diffusion and wavelet fusion",
         ),
         MethodSpec(
@@ -193,6 +199,7 @@ METHODS: dict[str, MethodSpec] = {
             options=(
                 OptionSpec("model", "inverse-sr", "model name (bundled, or in the user models folder)"),
                 OptionSpec("steps", 40, "Adam steps on the latent of each tile (the paper: 600)", minimum=1, maximum=5000),
+                OptionSpec("anchor", 0.0, "weight of the pull towards the starting latent (0: the paper's loss, best for imputation)", minimum=0.0),
                 OptionSpec("acquisition", "thin", "thin: slices with gaps (imputation); thick: contiguous thick slices", choices=("thin", "thick")),
                 OptionSpec("tile", 64, "tile side in voxels (memory: one tile at a time)", minimum=16, maximum=512),
                 OptionSpec("overlap", 16, "tile overlap in voxels (cross-faded)", minimum=0, maximum=256),

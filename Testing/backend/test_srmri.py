@@ -97,18 +97,23 @@ def test_method_runs_end_to_end(tmp_path, monkeypatch):
     outputs = process(volume, options)
     assert outputs.sr.grid.matches(target_grid(volume.grid, scale=(1, 1, 3)), tolerance_mm=1e-9)
     assert np.isfinite(outputs.sr.array).all() and outputs.variance is not None
+    assert outputs.report["resolved_options"]["fusion"] is False  # thick slices: no fusion by default
+    in_plane = JobOptions(method="srmri", method_options={"model": "tiny-srmri", "steps": 4}, scale=(2, 2, 1), samples=1, device="cpu")
+    assert process(make_volume(shape=(6, 6, 4)), in_plane).report["resolved_options"]["fusion"] is True
+    forced = JobOptions(method="srmri", method_options={"model": "tiny-srmri", "steps": 4, "fusion": "true"}, scale=(1, 1, 3), device="cpu")
+    assert process(volume, forced).report["resolved_options"]["fusion"] is True
 
 
 def test_full_schedule_on_gpu_keeps_the_total_data_consistency_pull():
     from inference_backend.methods.srmri import PAPER_NOISE_SCALES, make_sampler
 
     options = get_method("srmri").parse_options({"rho": "8", "steps": "40"})
-    cpu = make_sampler(options, SCHEDULE, "cpu")
-    gpu = make_sampler(options, SCHEDULE, "cuda:0")
+    cpu = make_sampler(options, SCHEDULE, "cpu", fusion=True)
+    gpu = make_sampler(options, SCHEDULE, "cuda:0", fusion=True)
     assert (cpu.steps, cpu.start_sigma) == (40, options["start_sigma"])
     assert (gpu.steps, gpu.start_sigma) == (PAPER_NOISE_SCALES, None)
     assert gpu.rho * gpu.steps == pytest.approx(cpu.rho * cpu.steps)
-    assert make_sampler({**options, "schedule": "full"}, SCHEDULE, "cpu").steps == PAPER_NOISE_SCALES
+    assert make_sampler({**options, "schedule": "full"}, SCHEDULE, "cpu", fusion=True).steps == PAPER_NOISE_SCALES
 
 
 def test_projection_step_replaces_dps_and_meets_the_data():

@@ -66,7 +66,7 @@ def run(request: MethodRequest) -> MethodResult:
     prior, model = load_prior(options["model"], request.device)
     factor = prior.factor
     tile = max(factor, int(options["tile"]) // factor * factor)
-    settings = InversionSettings(steps=options["steps"], tile=tile, overlap=min(options["overlap"], tile // 2))
+    settings = InversionSettings(steps=options["steps"], anchor=options["anchor"], tile=tile, overlap=min(options["overlap"], tile // 2))
     progress = request.progress
     with progress.stage("B-spline start", 0.0, 0.05):
         normalizer = IntensityNormalizer.fit(request.volume.array)

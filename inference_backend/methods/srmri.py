@@ -33,7 +33,7 @@ class ScoreNet(ScheduledUNet):
         return output / sigma.view(-1, *([1] * (x.ndim - 1)))
 
 
-def make_sampler(options: dict, schedule: VESchedule, device: str) -> SRMRISampler:
+def make_sampler(options: dict, schedule: VESchedule, device: str, fusion: bool) -> SRMRISampler:
     """The CPU schedule (``steps`` scales from the up-sampled scan at ``start_sigma``) or the
     paper's full one (2000 scales from pure noise at sigma_max; the default on a GPU). The full
     schedule's DPS step is scaled so that the total data-consistency pull stays that of the options."""
@@ -45,7 +45,7 @@ def make_sampler(options: dict, schedule: VESchedule, device: str) -> SRMRISampl
         k=options["k"],
         rho=options["rho"] * options["steps"] / steps,
         snr=options["snr"],
-        fusion=options["fusion"],
+        fusion=fusion,
         start_sigma=None if full or options["start_sigma"] <= 0 else options["start_sigma"],
     )
 
@@ -53,8 +53,9 @@ def make_sampler(options: dict, schedule: VESchedule, device: str) -> SRMRISampl
 def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, ScoreNet)
-    sampler = make_sampler(options, net.schedule, request.device)
     acquisition = acquisition_model(request)
+    fusion = options["fusion"] == "true" or (options["fusion"] == "auto" and acquisition != "none")
+    sampler = make_sampler(options, net.schedule, request.device, fusion)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:
@@ -68,4 +69,5 @@ def run(request: MethodRequest) -> MethodResult:
 
     result = sample_slices(request, slice_model_for, model, with_measurement=True)
     result.resolved["data_consistency_step"] = f"dps ({options['operator']})" if acquisition == "none" else f"projection ({acquisition})"
+    result.resolved["fusion"] = fusion
     return result
