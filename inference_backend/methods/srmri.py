@@ -5,6 +5,10 @@ operator H of the DPS step is an option (bicubic by default, as in the paper). W
 ``consistency`` option names an exact acquisition model (``auto``: k-space truncation for
 in-plane up-sampling), its projection replaces the DPS step inside the sampler: on a
 training scan's slab it beat DPS at every step size (``benchmarks/results/srmri-tuning``).
+Wavelet fusion copies the up-sampled scan's approximation band into the sample, which is right
+for a coarse in-plane matrix but not for thick slices, whose profile attenuates that band:
+``fusion=auto`` fuses where the acquisition model is exact (in-plane) and not for thick slices
+(on the training scan's slab at x4 through-plane: 25.20 dB without fusion, 24.97 with it).
 """
 from __future__ import annotations
 
