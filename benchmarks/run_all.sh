@@ -29,7 +29,7 @@ $MRISR benchmark --suite dev --cases seg3D_MR --out benchmarks/results/srmri-dev
 benchmarks/msp_sr_stages.sh --evaluate-only
 # InverseSR: slice imputation (1 of 4 and 1 of 8 slices), lesion fills, CPU cost on a whole volume
 $MRISR benchmark --suite imputation --out benchmarks/results/imputation --progress none \
-  --methods "interpolation:kind=linear interpolation:kind=bspline inverse-sr"
+  --methods "interpolation:kind=linear interpolation:kind=bspline inverse-sr inverse-sr:keep_acquired=false"
 # ... and with the latent anchor that lesion filling uses (imputation keeps anchor 0: every latent is measured)
 $MRISR benchmark --suite imputation --cases 1of4 --out benchmarks/results/imputation-anchor --progress none \
   --methods "inverse-sr:anchor=1 inverse-sr:anchor=0.1"

@@ -38,7 +38,11 @@ def _projected(x: torch.Tensor, measured: torch.Tensor, forward: SeparableOperat
 def project(estimate: np.ndarray, measured: np.ndarray, name: str) -> np.ndarray:
     """``estimate + A^+ (measured - A estimate)``, A the ``name`` model along every axis whose
     size differs between the two volumes (float64 inside; float32 out)."""
-    forward = downsampling_operator(name, estimate.shape, measured.shape)
+    return project_with(estimate, measured, downsampling_operator(name, estimate.shape, measured.shape))
+
+
+def project_with(estimate: np.ndarray, measured: np.ndarray, forward: SeparableOperator) -> np.ndarray:
+    """:func:`project` for a given acquisition model A (float64 inside; float32 out)."""
     x = torch.from_numpy(estimate.astype(np.float64))
     return _projected(x, torch.from_numpy(measured.astype(np.float64)), forward, forward.pseudo_inverse()).float().numpy()
 

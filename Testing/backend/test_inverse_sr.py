@@ -69,6 +69,13 @@ def test_slice_imputation_runs_on_the_target_grid(tiny_prior):
     options = JobOptions(method="inverse-sr", method_options={"steps": 2, "tile": 16, "overlap": 4}, scale=(1, 1, 4), device="cpu")
     outputs = process(volume, options)
     assert outputs.sr.grid.size == (12, 10, 24) and np.isfinite(outputs.sr.array).all()
+    sampling = axis_sampling_matrix(outputs.sr.grid, volume.grid, 2, "thin")
+    resampled = np.tensordot(outputs.sr.array, sampling, axes=([2], [1]))  # the result seen where the slices were acquired
+    span = float(np.ptp(volume.array))
+    np.testing.assert_allclose(resampled, volume.array, atol=1e-4 * span)  # kept as acquired
+    options.method_options["keep_acquired"] = False
+    free = np.tensordot(process(volume, options).sr.array, sampling, axes=([2], [1]))
+    assert np.abs(free - volume.array).max() > 1e-2 * span  # the tiny prior alone does not reproduce them
 
 
 def test_inverse_sr_lesion_fill_changes_only_the_lesion(tiny_prior):

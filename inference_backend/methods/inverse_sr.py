@@ -4,13 +4,18 @@ volume, sampled where the scan's slices lie, matches the scan.
 The corruption f is built from the two grids: along each coarse axis, an LR voxel is the HR
 volume sampled at its centre (``acquisition=thin``: the paper's slice imputation, acquired
 slices with gaps) or averaged over its extent (``acquisition=thick``: contiguous thick slices).
+With ``keep_acquired`` the result is finally projected onto the scan through that same model
+(x + A^+(y - A x)), so the acquired slices come back as acquired and the prior only supplies
+what lies between them: the decoder reconstructs the measured slices only approximately.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from inference_backend import consistency
 from inference_backend.assets import load_checkpoint
+from inference_backend.degradation import AxisOperator, SeparableOperator
 from inference_backend.errors import InputError
 from inference_backend.generative_prior import PriorAutoencoder
 from inference_backend.inversion import InversionSettings, crossfade_weight, invert, tiles
@@ -113,4 +118,7 @@ def run(request: MethodRequest) -> MethodResult:
             total[region] += blend * decoded
             weights[region] += blend
     estimate = (total / weights)[tuple(slice(0, n) for n in shape)]
+    if options["keep_acquired"]:
+        coarse = [AxisOperator(a, matrices[a][:, : shape[a]]) for a in range(3) if request.volume.grid.size[a] != shape[a]]
+        estimate = consistency.project_with(estimate, measured, SeparableOperator(coarse, ndim=3))
     return MethodResult(volume=Volume(normalizer.inverse(estimate.astype(np.float32)), request.target), model=model)
