@@ -155,7 +155,7 @@ METHODS: dict[str, MethodSpec] = {
                 OptionSpec(
                     "fusion",
                     "auto",
-                    "wavelet fusion on the steps between consistency steps; auto: in-plane only (a thick slice's profile "
+                    "wavelet fusion on the steps between consistency steps; auto: not for thick slices (their profile "
                     "attenuates the approximation band that fusion copies from the up-sampled scan)",
                     choices=("auto", "true", "false"),
                 ),

@@ -7,8 +7,8 @@ in-plane up-sampling), its projection replaces the DPS step inside the sampler: 
 training scan's slab it beat DPS at every step size (``benchmarks/results/srmri-tuning``).
 Wavelet fusion copies the up-sampled scan's approximation band into the sample, which is right
 for a coarse in-plane matrix but not for thick slices, whose profile attenuates that band:
-``fusion=auto`` fuses where the acquisition model is exact (in-plane) and not for thick slices
-(on the training scan's slab at x4 through-plane: 25.20 dB without fusion, 24.97 with it).
+``fusion=auto`` fuses except for thick slices (one coarse axis; on the training scan's slab at
+x4 through-plane: 25.20 dB without fusion, 24.97 with it).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import acquisition_model, load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
 from inference_backend.score_sde import SRMRISampler, VESchedule
-from inference_backend.slicing import SliceBatch, SliceModel
+from inference_backend.slicing import SliceBatch, SliceModel, SlicePlan
 
 MODEL_NAME = "srmri"
 PAPER_NOISE_SCALES = 2000
@@ -58,7 +58,8 @@ def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, ScoreNet)
     acquisition = acquisition_model(request)
-    fusion = options["fusion"] == "true" or (options["fusion"] == "auto" and acquisition != "none")
+    thick_slices = len(SlicePlan.between(request.volume.grid, request.target).coarse_axes) == 1
+    fusion = options["fusion"] == "true" or (options["fusion"] == "auto" and not thick_slices)
     sampler = make_sampler(options, net.schedule, request.device, fusion)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
