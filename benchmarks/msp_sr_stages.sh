@@ -52,3 +52,8 @@ MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite 
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr ../shared/data/real/seg3D_MR.nii.gz --out msp-sr-seg3d --minutes 8 --threads 1
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite tuning --cases through-plane-x4 --samples 10 \
   --out benchmarks/results/msp-sr-fewshot/reverse --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-seg3d"
+# ... fine-tuned for one protocol only (x4 thick slices, no in-plane pairs), evaluated as above
+MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr "$TARGET" --out msp-sr-chris-x4 --minutes 8 --threads 1 \
+  --factors 4 --in-plane-share 0
+MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
+  --out benchmarks/results/msp-sr-fewshot/protocol-x4 --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris-x4"

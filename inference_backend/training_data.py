@@ -34,6 +34,7 @@ from inference_backend.resampling import bspline_upsampling_matrix
 from inference_backend.synth import SyntheticBrainGenerator, augment_real
 
 VolumeSource = Callable[[np.random.Generator], np.ndarray]
+DEFAULT_FACTORS = (2, 3, 4, 5, 6)
 TRAINING_SCANS = ("chris_t1", "stroke_T1")  # seg3D_MR (held out) and the MNI templates (benchmark) are never trained on
 
 
@@ -57,7 +58,7 @@ class Degradation:
 
 
 def draw_degradation(
-    rng: np.random.Generator, factors: tuple[int, ...] = (2, 3, 4, 5, 6), in_plane_share: float = 0.3
+    rng: np.random.Generator, factors: tuple[int, ...] = DEFAULT_FACTORS, in_plane_share: float = 0.3
 ) -> Degradation:
     factor = int(rng.choice(factors))
     noise = float(rng.uniform(0, 0.02)) if rng.uniform() < 0.7 else 0.0
@@ -120,7 +121,7 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         patch_size: int = 64,
         pairs_per_refresh: int = 48,
         seed: int = 0,
-        factors: tuple[int, ...] = (2, 3, 4, 5, 6),
+        factors: tuple[int, ...] = DEFAULT_FACTORS,
         pool_size: int = 4,
         in_plane_share: float = 0.3,
         hr_only: bool = False,

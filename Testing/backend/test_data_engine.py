@@ -81,6 +81,12 @@ def test_degradation_draws_cover_the_families():
     assert all(0.8 * d.factor - 1e-9 <= d.thickness <= d.factor for d in draws if d.family == "through-plane")
 
 
+def test_degradation_draws_keep_to_the_asked_protocol():
+    draws = [draw_degradation(np.random.default_rng(s), factors=(4,), in_plane_share=0.0) for s in range(100)]
+    assert {(d.family, d.factor) for d in draws} == {("through-plane", 4)}
+    assert {d.operator for d in draws} == {"gaussian", "box", "sinc"}  # the slice profile stays unknown
+
+
 def test_stream_is_deterministic_and_well_formed():
     generator = SyntheticBrainGenerator([toy_labels()], toy_priors())
     volume = torch.from_numpy(smooth_phantom((40, 36, 30))).numpy() / 100 - 1

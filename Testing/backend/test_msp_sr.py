@@ -105,8 +105,13 @@ def test_finetune_writes_a_verified_model_that_run_can_select(tiny_models, capsy
     write_volume(make_volume(shape=(40, 36, 34), spacing=(1.0, 1.0, 1.0)), scan)
     assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "../escape", "--from", "tiny-msp"]) == 2
     assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "absent-model"]) == 3
-    assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--minutes", "0.02", "--threads", "1"]) == 0
+    assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--factors", "1,4"]) == 2
+    assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--in-plane-share", "1.5"]) == 2
+    assert not (tiny_models / "models" / "site.pt").exists()
+    protocol = ["--factors", "4", "--in-plane-share", "0"]  # the site's protocol: x4 thick slices only
+    assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--minutes", "0.02", "--threads", "1", *protocol]) == 0
     _, card = verified_model("site")
+    assert "100% thick slices, 0% in-plane; factors 4;" in card["degradations"]
     assert card["stage"] == "target" and card["started_from"] == "tiny-msp" and card["started_from_sha256"] == verified_model("tiny-msp")[1]["sha256"] and card["network"]["channels"] == [8, 16]
     before, _ = torch.load(tiny_models / "models" / "tiny-msp.pt"), None
     after = torch.load(tiny_models / "models" / "site.pt")

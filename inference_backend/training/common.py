@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from inference_backend.assets import BUNDLED_DIR
 from inference_backend.datasets import REPO_ROOT, shared_data_dir
+from inference_backend import training_data
 
 
 class ExponentialMovingAverage:
@@ -104,6 +105,17 @@ def export_model(name: str, checkpoint: dict[str, Any], card: dict[str, Any], di
     return weights
 
 
+def parse_factors(text: str) -> tuple[int, ...]:
+    """``"4"`` or ``"2,3,4"`` -> integer factors of at least 2 (an argparse type)."""
+    try:
+        factors = tuple(int(f) for f in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: factors are whole numbers, e.g. 4 or 2,3,4") from None
+    if not factors or min(factors) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: every factor is at least 2")
+    return factors
+
+
 def training_parser(description: str, name: str, lr: float) -> argparse.ArgumentParser:
     """The arguments every training command shares."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -118,6 +130,9 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the training step")
     parser.add_argument("--in-plane-share", type=float, default=0.3, help="fraction of in-plane (both axes) degradations")
+    parser.add_argument(
+        "--factors", type=parse_factors, default=training_data.DEFAULT_FACTORS, help="down-sampling factors drawn for the pairs, e.g. 4 or 2,3,4,5,6"
+    )
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where --export writes NAME.pt and NAME.json")
@@ -145,8 +160,6 @@ class TrainingRecipe:
 
 def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | None) -> int:
     """Seeded, time-budgeted, resumable training on the data engine; EMA weights validated and exported."""
-    from inference_backend.training_data import SlicePairStream, default_sources
-
     if recipe.sources is None and args.data is None:
         raise SystemExit("no --data folder (../shared/data is absent)")
     torch.manual_seed(args.seed)
@@ -175,15 +188,16 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         print(f"initialised from model {args.init_from!r} (step {step}; optimizer state starts fresh)", flush=True)
     command = f"python -m inference_backend.training.{recipe.name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
     history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
-    sources = recipe.sources if recipe.sources is not None else default_sources(args.data)
+    sources = recipe.sources if recipe.sources is not None else training_data.default_sources(args.data)
     if recipe.make_stream is not None:
         stream = recipe.make_stream(sources, args.seed * 7919 + step)
     else:
-        stream = SlicePairStream(
+        stream = training_data.SlicePairStream(
             sources,
             patch_size=args.patch,
             seed=args.seed * 7919 + step,
             in_plane_share=args.in_plane_share,
+            factors=args.factors,
             hr_only=recipe.hr_only,
             with_operator=recipe.with_operator,
         )

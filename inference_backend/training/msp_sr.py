@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     sources = stage_sources(source, args.data, args.hr)
     model = build_model(args.stage, args)
     start_name = None if start_from is None else (args.start_from or start_from)
-    validation = SlicePairStream(sources, patch_size=64, pairs_per_refresh=4, seed=10_000)
+    validation = SlicePairStream(
+        sources, patch_size=64, pairs_per_refresh=4, seed=10_000, factors=args.factors, in_plane_share=args.in_plane_share
+    )
     val_pairs = list(itertools.islice(iter(validation), 32))
     val_hr, val_conditioning = torch.stack([p["hr"] for p in val_pairs]), torch.stack([p["conditioning"] for p in val_pairs])
 
@@ -133,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_from_sha256": None if start_name is None else verified_model(start_name)[1]["sha256"],  # which export, when names repeat
         "schedule": asdict(model.schedule),
         "data": descriptions[source],
-        "degradations": "the data engine's forward models (thick slices and in-plane, factors 2-6, Rician noise)",
+        "degradations": f"the data engine's forward models ({1 - args.in_plane_share:.0%} thick slices, {args.in_plane_share:.0%} in-plane; "
+        f"factors {','.join(map(str, args.factors))}; Rician noise)",
         "loss": f"{GAMMA} * MSE(eps) + {1 - GAMMA} * alpha_bar-weighted ||A x0_hat - y||^2 (A: the pair's forward model)",
         "validation": {"note": "10-step DDIM sample of 32 fixed 64x64 validation patches of the stage's data; PSNR over range 2"},
     }
