@@ -57,3 +57,12 @@ MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --
   --factors 4 --in-plane-share 0
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
   --out benchmarks/results/msp-sr-fewshot/protocol-x4 --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris-x4"
+# ... with half of the pairs rehearsed from the in-domain data (replay), and the control: the same 8 minutes on the
+# in-domain data alone (no target scan), both for the x4 protocol
+$PY -m inference_backend.training.msp_sr --stage target --hr "$TARGET" --start-from msp-sr --replay 0.5 --factors 4 --in-plane-share 0 \
+  --minutes 8 --threads 1 --export --models-dir runs/fewshot-models --export-name msp-sr-chris-replay --run-dir runs/ft-replay
+$PY -m inference_backend.training.msp_sr --stage in-domain --start-from msp-sr --factors 4 --in-plane-share 0 \
+  --minutes 8 --threads 1 --export --models-dir runs/fewshot-models --export-name msp-sr-indomain-x4 --run-dir runs/ft-indomain-x4
+MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
+  --out benchmarks/results/msp-sr-fewshot/replay --progress none \
+  --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris-replay msp-sr:model=msp-sr-indomain-x4"

@@ -18,7 +18,8 @@ from inference_backend.methods.msp_sr import MSPSRNet, SR3Schedule
 from inference_backend.pipeline import JobOptions, process
 from inference_backend.target import target_grid
 from inference_backend.training.common import export_model
-from inference_backend.training.msp_sr import msp_sr_loss
+from inference_backend.training import msp_sr
+from inference_backend.training.msp_sr import msp_sr_loss, with_replay
 from inference_backend.training_data import SlicePairStream, natural_image_sources
 
 TINY = {"in_channels": 2, "out_channels": 1, "channels": (8, 16), "blocks_per_level": 1}
@@ -120,3 +121,21 @@ def test_finetune_writes_a_verified_model_that_run_can_select(tiny_models, capsy
     out = tiny_models / "out"
     assert mrisr(["run", str(scan), "--method", "msp-sr", "--opt", "model=site", "--opt", "steps=2", "--scale", "1,1,2", "--out", str(out)]) == 0
     assert (out / "site_scan_sr.nii.gz").exists()
+
+
+def test_replay_mixes_the_in_domain_data_into_the_target_stage(tiny_models, monkeypatch):
+    target, rehearsed = [("scan a", 0.5), ("scan b", 0.5)], [("synthetic", 0.5), ("stroke", 0.5)]
+    assert with_replay(target, rehearsed, 0.25) == [("scan a", 0.375), ("scan b", 0.375), ("synthetic", 0.125), ("stroke", 0.125)]
+    scan = tiny_models / "site_scan.nii.gz"
+    write_volume(make_volume(shape=(40, 36, 34), spacing=(1.0, 1.0, 1.0)), scan)
+    phantom = make_volume(shape=(40, 36, 34), spacing=(1.0, 1.0, 1.0)).array / 50.0 - 1.0
+    asked = []
+    monkeypatch.setattr(msp_sr, "default_sources", lambda data, scans: asked.append(scans) or [(lambda rng: phantom, 1.0)])
+    common = ["--stage", "target", "--hr", str(scan), "--start-from", "tiny-msp", "--data", str(tiny_models), "--minutes", "0.02",
+              "--threads", "1", "--export", "--models-dir", str(tiny_models / "models"), "--export-name", "site-replay"]  # fmt: skip
+    with pytest.raises(SystemExit):
+        msp_sr.main([*common, "--replay", "1"])
+    assert msp_sr.main([*common, "--replay", "0.5"]) == 0
+    assert asked == [msp_sr.IN_DOMAIN_SCANS]  # the in-domain stage's own data, chris_t1 still kept out
+    _, card = verified_model("site-replay")
+    assert card["data"].endswith("Mixed with 50% in-domain pairs (replay).")

@@ -75,6 +75,12 @@ def stage_sources(source: str, data: Path | None, hr: list[Path]) -> list:
     return scan_sources(hr)
 
 
+def with_replay(sources: list, rehearsed: list, share: float) -> list:
+    """Sources mixed so that ``share`` of the pairs come from ``rehearsed`` (the in-domain data
+    rehearsed beside a site's scans, against forgetting); each list's weights sum to 1."""
+    return [(s, w * (1 - share)) for s, w in sources] + [(s, w * share) for s, w in rehearsed]
+
+
 def build_model(stage: str, args: argparse.Namespace) -> MSPSRNet:
     _, control, start_from, _ = STAGES[stage]
     if start_from is None or args.run_dir.joinpath("checkpoint.pt").exists():
@@ -98,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", choices=STAGES, required=True)
     parser.add_argument("--source", choices=("natural", "brain", "scans"), help="training images (default: the stage's)")
     parser.add_argument("--hr", type=Path, nargs="*", default=[], help="HR scans (--source scans)")
+    parser.add_argument("--replay", type=float, default=0.0, help="share of in-domain pairs mixed into a target stage (needs --data)")
     parser.add_argument("--start-from", help="the model this stage starts from (default: the previous stage's)")
     parser.set_defaults(channels="24,48,96,192", val_every=250, warmup=100)
     args = parser.parse_args(argv)
@@ -107,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_dir == parser.get_default("run_dir"):
         args.run_dir = args.run_dir.parent / args.export_name
     sources = stage_sources(source, args.data, args.hr)
+    if not 0.0 <= args.replay < 1.0:
+        parser.error(f"--replay {args.replay}: a share from 0 to below 1")
+    if args.replay > 0:
+        sources = with_replay(sources, stage_sources("brain", args.data, []), args.replay)
     model = build_model(args.stage, args)
     start_name = None if start_from is None else (args.start_from or start_from)
     validation = SlicePairStream(
@@ -134,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_from": start_name,
         "started_from_sha256": None if start_name is None else verified_model(start_name)[1]["sha256"],  # which export, when names repeat
         "schedule": asdict(model.schedule),
-        "data": descriptions[source],
+        "data": descriptions[source] + (f" Mixed with {args.replay:.0%} in-domain pairs (replay)." if args.replay > 0 else ""),
         "degradations": f"the data engine's forward models ({1 - args.in_plane_share:.0%} thick slices, {args.in_plane_share:.0%} in-plane; "
         f"factors {','.join(map(str, args.factors))}; Rician noise)",
         "loss": f"{GAMMA} * MSE(eps) + {1 - GAMMA} * alpha_bar-weighted ||A x0_hat - y||^2 (A: the pair's forward model)",
