@@ -110,8 +110,12 @@ def test_finetune_writes_a_verified_model_that_run_can_select(tiny_models, capsy
     assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--in-plane-share", "1.5"]) == 2
     assert not (tiny_models / "models" / "site.pt").exists()
     protocol = ["--factors", "4", "--in-plane-share", "0"]  # the site's protocol: x4 thick slices only
-    assert mrisr(["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--minutes", "0.02", "--threads", "1", *protocol]) == 0
+    finetune = ["finetune", "msp-sr", "--hr", str(scan), "--out", "site", "--from", "tiny-msp", "--minutes", "0.02", "--threads", "1", *protocol]
+    assert mrisr(finetune) == 0
+    first_steps = verified_model("site")[1]["training"]["steps"]
+    assert mrisr(finetune) == 0  # the same command again resumes the run, on the start model's network
     _, card = verified_model("site")
+    assert card["training"]["steps"] > first_steps
     assert "100% thick slices, 0% in-plane; factors 4;" in card["degradations"]
     assert card["stage"] == "target" and card["started_from"] == "tiny-msp" and card["started_from_sha256"] == verified_model("tiny-msp")[1]["sha256"] and card["network"]["channels"] == [8, 16]
     before, _ = torch.load(tiny_models / "models" / "tiny-msp.pt"), None
@@ -132,7 +136,7 @@ def test_replay_mixes_the_in_domain_data_into_the_target_stage(tiny_models, monk
     asked = []
     monkeypatch.setattr(msp_sr, "default_sources", lambda data, scans: asked.append(scans) or [(lambda rng: phantom, 1.0)])
     common = ["--stage", "target", "--hr", str(scan), "--start-from", "tiny-msp", "--data", str(tiny_models), "--minutes", "0.02",
-              "--threads", "1", "--export", "--models-dir", str(tiny_models / "models"), "--export-name", "site-replay"]  # fmt: skip
+              "--threads", "1", "--export", "--models-dir", str(tiny_models / "models"), "--export-name", "site-replay", "--run-dir", str(tiny_models / "run")]  # fmt: skip
     with pytest.raises(SystemExit):
         msp_sr.main([*common, "--replay", "1"])
     assert msp_sr.main([*common, "--replay", "0.5"]) == 0

@@ -37,11 +37,11 @@ LOSS_BORDER = 12  # pixels at the patch border where A restricted to the patch i
 IN_DOMAIN_SCANS = ("stroke_T1",)  # chris_t1 is kept out of the in-domain stage: it is the few-shot target
 
 STAGES = {
-    # stage: (default source, trains a ControlNet branch on a frozen base, model it starts from, exported name)
-    "out-of-domain": ("natural", False, None, BASE_MODEL_NAME),
-    "in-domain": ("brain", True, BASE_MODEL_NAME, MODEL_NAME),
-    "target": ("scans", True, MODEL_NAME, MODEL_NAME + "-target"),
-    "scratch": ("scans", False, None, MODEL_NAME + "-scratch"),
+    # stage: (default source, model it starts from (then a ControlNet branch on its frozen base is trained), exported name)
+    "out-of-domain": ("natural", None, BASE_MODEL_NAME),
+    "in-domain": ("brain", BASE_MODEL_NAME, MODEL_NAME),
+    "target": ("scans", MODEL_NAME, MODEL_NAME + "-target"),
+    "scratch": ("scans", None, MODEL_NAME + "-scratch"),
 }
 
 
@@ -82,13 +82,12 @@ def with_replay(sources: list, rehearsed: list, share: float) -> list:
 
 
 def build_model(stage: str, args: argparse.Namespace) -> MSPSRNet:
-    _, control, start_from, _ = STAGES[stage]
-    if start_from is None or args.run_dir.joinpath("checkpoint.pt").exists():
+    """The stage's network: new, or the model it starts from with a ControlNet branch on its
+    frozen base (also when a run resumes: the checkpoint's weights are loaded into it)."""
+    _, start_from, _ = STAGES[stage]
+    if start_from is None:
         channels = tuple(int(c) for c in args.channels.split(","))
-        net = MSPSRNet(SR3Schedule(), {"in_channels": 2, "out_channels": 1, "channels": channels, "blocks_per_level": 1})
-        if control:
-            net.add_control()
-        return net
+        return MSPSRNet(SR3Schedule(), {"in_channels": 2, "out_channels": 1, "channels": channels, "blocks_per_level": 1})
     from inference_backend.assets import load_checkpoint
 
     checkpoint, _ = load_checkpoint(args.start_from or start_from)
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-from", help="the model this stage starts from (default: the previous stage's)")
     parser.set_defaults(channels="24,48,96,192", val_every=250, warmup=100)
     args = parser.parse_args(argv)
-    source, _, start_from, export_name = STAGES[args.stage]
+    source, start_from, export_name = STAGES[args.stage]
     source = args.source or source
     args.export_name = args.export_name or export_name
     if args.run_dir == parser.get_default("run_dir"):
