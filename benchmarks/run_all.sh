@@ -7,6 +7,9 @@ $MRISR benchmark --suite dev --progress none \
   --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=lanczos interpolation:kind=zero-fill res-srdiff"
 $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/dev-uncertainty --progress none \
   --methods "interpolation:kind=bspline res-srdiff"
+# ... when the slice profile is known (Gaussian, as in the dev suite) and named as the acquisition model
+$MRISR benchmark --suite dev --cases seg3D_MR_through-plane --out benchmarks/results/dev-consistency --progress none \
+  --methods "interpolation:kind=bspline res-srdiff res-srdiff:consistency=gaussian-slices"
 .venv/bin/python benchmarks/speed.py --device cpu
 .venv/bin/python benchmarks/data_engine.py
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4.
