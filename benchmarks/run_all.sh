@@ -31,10 +31,12 @@ $MRISR benchmark --suite dev --cases seg3D_MR --out benchmarks/results/srmri-dev
 # MSP-SR: stages, ablation and calibration (trains the ablation's models unless --evaluate-only)
 benchmarks/msp_sr_stages.sh --evaluate-only
 # InverseSR: slice imputation (1 of 4 and 1 of 8 slices), lesion fills, CPU cost on a whole volume
+# The latent anchor's default (1) chosen on the training scan's slab, then the held-out slab
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning --progress none \
+  --methods "interpolation:kind=bspline inverse-sr:anchor=0 inverse-sr:anchor=1"
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning/anchor-3 --progress none --methods "inverse-sr:anchor=3"
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning/anchor-10 --progress none --methods "inverse-sr:anchor=10"
 $MRISR benchmark --suite imputation --out benchmarks/results/imputation --progress none \
-  --methods "interpolation:kind=linear interpolation:kind=bspline inverse-sr inverse-sr:keep_acquired=false"
-# ... and with the latent anchor that lesion filling uses (imputation keeps anchor 0: every latent is measured)
-$MRISR benchmark --suite imputation --cases 1of4 --out benchmarks/results/imputation-anchor --progress none \
-  --methods "inverse-sr:anchor=1 inverse-sr:anchor=0.1"
+  --methods "interpolation:kind=linear interpolation:kind=bspline inverse-sr inverse-sr:anchor=0 inverse-sr:keep_acquired=false"
 .venv/bin/python benchmarks/lesion_fill.py
 .venv/bin/python benchmarks/inverse_sr_cost.py --steps 5  # per tile; the default 40 costs about 8x the inversion time

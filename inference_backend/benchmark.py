@@ -44,9 +44,11 @@ def suite_cases(suite: str) -> list[Case]:
     if suite == "tuning":
         return slab_cases(TUNING_SCANS)
     if suite == "imputation":
-        return imputation_cases()
+        return imputation_cases(HELD_OUT_SCANS)
+    if suite == "imputation-tuning":
+        return imputation_cases(TUNING_SCANS)
     if suite != "dev":
-        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, tuning, imputation")
+        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, tuning, imputation, imputation-tuning")
     volumes = {"mni152": load_mni152()}
     brains = {"mni152": load_mni152_brain_mask()}
     data = shared_data_dir()
@@ -101,11 +103,12 @@ def slab_cases(scans: tuple[str, ...]) -> list[Case]:
     return cases
 
 
-def imputation_cases() -> list[Case]:
-    """Slice imputation, 1 of 4 and 1 of 8 slices acquired (InverseSR's 4 mm and 8 mm cases)."""
+def imputation_cases(scans: tuple[str, ...]) -> list[Case]:
+    """Slice imputation, 1 of 4 and 1 of 8 slices acquired (InverseSR's 4 mm and 8 mm cases), on
+    the scans' central slabs (held-out scans: evaluation; training scans: option tuning)."""
     return [
         slice_masking_case(f"{name}_imputation-1of{keep}", slab, keep_every=keep, axis=2)
-        for name, slab in central_slabs(HELD_OUT_SCANS).items()
+        for name, slab in central_slabs(scans).items()
         for keep in (4, 8)
     ]
 
@@ -270,7 +273,7 @@ def run_benchmark(
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan: choosing options), imputation (slice imputation on the slabs) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite>)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")

@@ -121,4 +121,4 @@ def test_the_anchor_keeps_a_lesion_fill_from_drifting_with_the_bundled_prior():
     for anchor in (0.0, 1.0):
         decoded = invert(prior, start, start, (~inside).float()[None, None], lambda x: x, InversionSettings(steps=12, anchor=anchor))
         error[anchor] = float((decoded[0, 0] - truth)[inside].abs().mean())
-    assert error[1.0] < 0.8 * error[0.0]
+    assert error[1.0] < 0.9 * error[0.0]  # 0.87 with the prior of 6123 steps (0.8 held with the 387-step one, which drifted more)

@@ -33,7 +33,7 @@ def autoencoder_loss(model: PriorAutoencoder, batch: dict[str, torch.Tensor]) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = training_parser(__doc__, MODEL_NAME, lr=1e-3)
-    parser.set_defaults(batch=2, warmup=100, val_every=200)
+    parser.set_defaults(batch=2, patch=CROP, warmup=100, val_every=200)  # --patch: the crop's edge
     args = parser.parse_args(argv)
     model = PriorAutoencoder()
     if args.data is None:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     card = {
         "method": "inverse-sr",
         "paper": "InverseSR (generative-prior inversion), decoder variant",
-        "data": DATA_DESCRIPTION.replace("2D patches", f"{CROP}^3 crops (random flips)"),
+        "data": DATA_DESCRIPTION.replace("2D patches", f"{args.patch}^3 crops (random flips)"),
         "loss": f"L1 reconstruction + {KL_WEIGHT} * KL",
         "validation": {"note": "reconstruction PSNR of 8 fixed 64^3 crops (range 2)"},
     }
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         validate,
         card,
         sources=sources,
-        make_stream=lambda sources, seed: VolumeCropStream(sources, crop=CROP, seed=seed),
+        make_stream=lambda sources, seed: VolumeCropStream(sources, crop=args.patch, seed=seed),
     )
     return train(recipe, args, argv)
 
