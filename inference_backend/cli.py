@@ -60,11 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")
     finetune.add_argument("--from", dest="start_from", default="msp-sr", help="the model to adapt (default: msp-sr)")
     finetune.add_argument("--threads", type=int, default=2)
+    finetune.add_argument("--factors", help="the up-sampling factors you will use, e.g. 4 (default: 2-6, as in training)")
     finetune.add_argument(
-        "--factors", default="2,3,4,5,6", help="the up-sampling factors you will use, e.g. 4 (default: 2-6, as in training)"
-    )
-    finetune.add_argument(
-        "--in-plane-share", type=float, default=0.3, help="fraction of in-plane pairs: 0 for thick-slice scans only (default 0.3)"
+        "--in-plane-share", type=float, help="fraction of in-plane pairs: 0 for thick-slice scans only (default: as in training)"
     )
 
     from inference_backend.benchmark import add_benchmark_arguments
@@ -193,17 +191,22 @@ def command_finetune(args: argparse.Namespace) -> int:
     from inference_backend.training import msp_sr
     from inference_backend.training.common import parse_factors
 
-    try:
-        parse_factors(args.factors)
-    except argparse.ArgumentTypeError as error:
-        raise InputError(f"--factors {error}") from None
-    if not 0.0 <= args.in_plane_share <= 1.0:
-        raise InputError(f"--in-plane-share {args.in_plane_share}: a fraction from 0 to 1")
+    protocol = []  # the degradations to adapt to, where the user narrows them
+    if args.factors is not None:
+        try:
+            parse_factors(args.factors)
+        except argparse.ArgumentTypeError as error:
+            raise InputError(f"--factors {error}") from None
+        protocol += ["--factors", args.factors]
+    if args.in_plane_share is not None:
+        if not 0.0 <= args.in_plane_share <= 1.0:
+            raise InputError(f"--in-plane-share {args.in_plane_share}: a fraction from 0 to 1")
+        protocol += ["--in-plane-share", str(args.in_plane_share)]
 
     runs = user_models_dir().parent / "finetune-runs" / args.out
     arguments = ["--stage", "target", "--hr", *args.hr, "--start-from", args.start_from, "--export", "--export-name", args.out,
                  "--models-dir", str(user_models_dir()), "--run-dir", str(runs), "--minutes", str(args.minutes),
-                 "--threads", str(args.threads), "--factors", args.factors, "--in-plane-share", str(args.in_plane_share)]  # fmt: skip
+                 "--threads", str(args.threads), *protocol]  # fmt: skip
     try:
         return msp_sr.main(arguments)
     except KeyboardInterrupt:

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from inference_backend import training_data
 from inference_backend.assets import BUNDLED_DIR
 from inference_backend.datasets import REPO_ROOT, shared_data_dir
-from inference_backend import training_data
 
 
 class ExponentialMovingAverage:
