@@ -61,9 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--from", dest="start_from", default="msp-sr", help="the model to adapt (default: msp-sr)")
     finetune.add_argument("--threads", type=int, default=2)
     finetune.add_argument("--factors", help="the up-sampling factors you will use, e.g. 4 (default: 2-6, as in training)")
-    finetune.add_argument(
-        "--in-plane-share", type=float, help="fraction of in-plane pairs: 0 for thick-slice scans only (default: as in training)"
-    )
+    finetune.add_argument("--in-plane-share", help="fraction of in-plane pairs: 0 for thick-slice scans only (default: as in training)")
 
     from inference_backend.benchmark import add_benchmark_arguments
 
@@ -189,19 +187,16 @@ def command_finetune(args: argparse.Namespace) -> int:
         if read_volume(scan).array.size < 32**3:
             raise InputError(f"{scan}: too small to fine-tune on (fewer than 32^3 voxels)")
     from inference_backend.training import msp_sr
-    from inference_backend.training.common import parse_factors
+    from inference_backend.training.common import parse_factors, parse_share
 
-    protocol = []  # the degradations to adapt to, where the user narrows them
-    if args.factors is not None:
-        try:
-            parse_factors(args.factors)
-        except argparse.ArgumentTypeError as error:
-            raise InputError(f"--factors {error}") from None
-        protocol += ["--factors", args.factors]
-    if args.in_plane_share is not None:
-        if not 0.0 <= args.in_plane_share <= 1.0:
-            raise InputError(f"--in-plane-share {args.in_plane_share}: a fraction from 0 to 1")
-        protocol += ["--in-plane-share", str(args.in_plane_share)]
+    protocol = []  # the degradations to adapt to, where the user narrows them (checked as training checks them)
+    for flag, value, check in (("--factors", args.factors, parse_factors), ("--in-plane-share", args.in_plane_share, parse_share)):
+        if value is not None:
+            try:
+                check(value)
+            except argparse.ArgumentTypeError as error:
+                raise InputError(f"{flag} {error}") from None
+            protocol += [flag, value]
 
     runs = user_models_dir().parent / "finetune-runs" / args.out
     arguments = ["--stage", "target", "--hr", *args.hr, "--start-from", args.start_from, "--export", "--export-name", args.out,

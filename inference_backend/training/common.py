@@ -116,6 +116,17 @@ def parse_factors(text: str) -> tuple[int, ...]:
     return factors
 
 
+def parse_share(text: str) -> float:
+    """A fraction from 0 to 1 (an argparse type)."""
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a fraction from 0 to 1")
+    return share
+
+
 def training_parser(description: str, name: str, lr: float) -> argparse.ArgumentParser:
     """The arguments every training command shares."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,7 +140,7 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument("--channels", default="32,64,128,256")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the training step")
-    parser.add_argument("--in-plane-share", type=float, default=0.3, help="fraction of in-plane (both axes) degradations")
+    parser.add_argument("--in-plane-share", type=parse_share, default=0.3, help="fraction of in-plane (both axes) degradations")
     parser.add_argument(
         "--factors", type=parse_factors, default=training_data.DEFAULT_FACTORS, help="down-sampling factors drawn for the pairs, e.g. 4 or 2,3,4,5,6"
     )

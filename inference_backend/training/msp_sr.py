@@ -107,14 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-from", help="the model this stage starts from (default: the previous stage's)")
     parser.set_defaults(channels="24,48,96,192", val_every=250, warmup=100)
     args = parser.parse_args(argv)
+    if not 0.0 <= args.replay < 1.0:  # before any scan is read
+        parser.error(f"--replay {args.replay}: a share from 0 to below 1")
     source, start_from, export_name = STAGES[args.stage]
     source = args.source or source
     args.export_name = args.export_name or export_name
     if args.run_dir == parser.get_default("run_dir"):
         args.run_dir = args.run_dir.parent / args.export_name
     sources = stage_sources(source, args.data, args.hr)
-    if not 0.0 <= args.replay < 1.0:
-        parser.error(f"--replay {args.replay}: a share from 0 to below 1")
     if args.replay > 0:
         sources = with_replay(sources, stage_sources("brain", args.data, []), args.replay)
     model = build_model(args.stage, args)
