@@ -200,7 +200,15 @@ METHODS: dict[str, MethodSpec] = {
                 OptionSpec("model", "inverse-sr", "model name (bundled, or in the user models folder)"),
                 OptionSpec("steps", 40, "Adam steps on the latent of each tile (the paper: 600)", minimum=1, maximum=5000),
                 OptionSpec("keep_acquired", True, "project the result onto the acquired slices (they come back unchanged)"),
-                OptionSpec("anchor", 1.0, "weight of the pull towards the starting latent (0: the paper's loss; 1 chosen on a training scan's slab)", minimum=0.0),
+                OptionSpec(
+                    "misfit",
+                    "linear",
+                    "with keep_acquired: how the decoded volume's misfit at the acquired slices is carried to the slices "
+                    "between them before the projection (linear, chosen on a training scan's slab; bspline; none: the "
+                    "acquired slices only)",
+                    choices=("linear", "bspline", "none"),
+                ),
+                OptionSpec("anchor", 10.0, "weight of the pull towards the starting latent (0: the paper's loss; 10 chosen on a training scan's slab)", minimum=0.0),
                 OptionSpec("acquisition", "thin", "thin: slices with gaps (imputation); thick: contiguous thick slices", choices=("thin", "thick")),
                 OptionSpec("tile", 64, "tile side in voxels (memory: one tile at a time)", minimum=16, maximum=512),
                 OptionSpec("overlap", 16, "tile overlap in voxels (cross-faded)", minimum=0, maximum=256),

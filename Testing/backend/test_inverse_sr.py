@@ -12,10 +12,11 @@ from inference_backend.degradation import lr_grid
 from inference_backend.generative_prior import PriorAutoencoder
 from inference_backend.inversion import InversionSettings, crossfade_weight, invert, masked_l1, tiles
 from inference_backend.lesion_fill import fill_lesion
-from inference_backend.methods.inverse_sr import axis_sampling_matrix, restricted
+from inference_backend.degradation import AxisOperator, SeparableOperator
+from inference_backend.methods.inverse_sr import axis_sampling_matrix, interpolated_misfit, restricted
 from inference_backend.pipeline import JobOptions, process
 from inference_backend.training.common import export_model
-from inference_backend.volume import Grid
+from inference_backend.volume import Grid, Volume
 
 TINY = {"channels": [8, 8], "latent_channels": 2}
 
@@ -28,6 +29,17 @@ def test_thin_sampling_interpolates_between_hr_slices_at_the_lr_centres():
     np.testing.assert_allclose(axis_sampling_matrix(hr, aligned, 2, "thin"), np.eye(16)[1::4])
     thick = axis_sampling_matrix(hr, lr_grid(hr, (1, 1, 4)), 2, "thick")
     np.testing.assert_allclose(thick, np.kron(np.eye(4), np.full((1, 4), 0.25)), atol=1e-12)
+
+
+def test_the_interpolated_misfit_removes_a_smooth_bias_between_the_acquired_slices():
+    hr = Grid((6, 5, 16), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    scan_grid = Grid((6, 5, 4), (1.0, 1.0, 4.0), (0.0, 0.0, 1.0), np.eye(3))  # slices 1, 5, 9, 13 acquired
+    truth = np.random.default_rng(0).normal(size=hr.size)
+    bias = 0.3 + 0.1 * np.arange(16)  # a prior's smooth misfit, linear along z
+    acquisition = SeparableOperator([AxisOperator(2, axis_sampling_matrix(hr, scan_grid, 2, "thin"))], ndim=3)
+    scan = Volume(np.ascontiguousarray(truth[..., 1::4]).astype(np.float32), scan_grid)
+    corrected = truth + bias + interpolated_misfit(truth + bias, scan, acquisition, hr, "linear")
+    np.testing.assert_allclose(corrected[..., 1:14], truth[..., 1:14], atol=1e-5)  # between the first and last acquired slice
 
 
 def test_restriction_keeps_rows_that_depend_only_on_the_tile():
