@@ -12,7 +12,9 @@ and the generative fill of InverseSR:
 
 * ``inverse-sr``: the lesion is added to the corruption: the latent of the 3D prior is
   optimised to match the tissue around the lesion only (a box with a margin), and the decoder
-  fills the lesion. It starts from the neighbourhood fill.
+  fills the lesion. It starts from the neighbourhood fill. The decoder misses the tissue around
+  the lesion by a smooth amount (its bias); that misfit, continued into the lesion by the same
+  biharmonic inpainting, is added, so the fill meets its surroundings.
 """
 from __future__ import annotations
 
@@ -69,8 +71,9 @@ def fill_nawm_mean(array: np.ndarray, mask: np.ndarray, shell_voxels: int = 12) 
 
 def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps: int = 60, anchor: float = 1.0) -> np.ndarray:
     """InverseSR lesion filling in the lesion's bounding box grown by ``margin`` (edge-padded to
-    the prior's down-sampling); the loss sees only the voxels outside the mask, and ``anchor``
-    holds the interior's latents near the encoding of the neighbourhood fill (see inversion)."""
+    the prior's down-sampling); the loss sees only the voxels outside the mask, ``anchor``
+    holds the interior's latents near the encoding of the neighbourhood fill (see inversion),
+    and the decoder's misfit outside the mask is inpainted into it and added."""
     import torch
 
     from inference_backend.inversion import InversionSettings, invert
@@ -86,6 +89,7 @@ def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps:
     weight = torch.from_numpy(np.pad(~mask[box], padding).astype(np.float32))[None, None]
     decoded = invert(prior, region, region, weight, lambda x: x, InversionSettings(steps=steps, anchor=anchor))
     decoded = normalizer.inverse(decoded[0, 0].numpy())[tuple(slice(0, n) for n in start.shape)]
+    decoded = decoded + fill_neighbourhood(np.where(mask[box], 0.0, array[box] - decoded), mask[box])
     filled = array.astype(np.float32, copy=True)
     inside = filled[box]  # a view: writes go to ``filled``
     inside[mask[box]] = decoded[mask[box]]
