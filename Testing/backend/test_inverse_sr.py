@@ -8,11 +8,10 @@ import torch
 
 from conftest import make_volume
 from inference_backend.cases import slice_masking_case
-from inference_backend.degradation import lr_grid
+from inference_backend.degradation import AxisOperator, SeparableOperator, lr_grid
 from inference_backend.generative_prior import PriorAutoencoder
 from inference_backend.inversion import InversionSettings, crossfade_weight, invert, masked_l1, tiles
 from inference_backend.lesion_fill import fill_lesion
-from inference_backend.degradation import AxisOperator, SeparableOperator
 from inference_backend.methods.inverse_sr import axis_sampling_matrix, interpolated_misfit, restricted
 from inference_backend.pipeline import JobOptions, process
 from inference_backend.training.common import export_model
