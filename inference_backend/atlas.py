@@ -9,6 +9,9 @@ of cortical misfit move them little, while a deformable fit would cost minutes.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
@@ -20,6 +23,7 @@ from inference_backend.metrics import head_mask
 from inference_backend.volume import Volume
 
 STRIP_EROSION_VOXELS = 5  # cuts the thin bridges between brain and scalp
+SAMPLING_SEED = 1  # the metric's random samples; SimpleITK reads 0 as "seed from the wall clock"
 
 
 def rough_brain(array: np.ndarray) -> np.ndarray:
@@ -35,9 +39,10 @@ def rough_brain(array: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(brain)
 
 
-def register_affine(fixed: Volume, moving: Volume, seed: int = 0) -> sitk.Transform:
+def register_affine(fixed: Volume, moving: Volume, seed: int = SAMPLING_SEED) -> sitk.Transform:
     """Affine transform mapping ``fixed`` physical points onto ``moving`` (ITK's convention),
-    initialised at the centres of mass and refined coarse to fine."""
+    initialised at the centres of mass and refined coarse to fine; the same transform every run
+    (a fixed sampling seed, one thread)."""
     fixed_image, moving_image = to_sitk(fixed, np.float32), to_sitk(moving, np.float32)
     initial = sitk.CenteredTransformInitializer(
         fixed_image, moving_image, sitk.AffineTransform(3), sitk.CenteredTransformInitializerFilter.MOMENTS
@@ -53,8 +58,20 @@ def register_affine(fixed: Volume, moving: Volume, seed: int = 0) -> sitk.Transf
     method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(initial, inPlace=False)
-    method.SetNumberOfThreads(1)  # the same mask every run: threads would sum the metric in a varying order
-    return method.Execute(fixed_image, moving_image)
+    with single_threaded():
+        return method.Execute(fixed_image, moving_image)
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """SimpleITK on one thread: threads sum the metric and the pyramid's filters in a varying
+    order, and 200 optimiser steps grow those last-bit differences into a different mask."""
+    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
 def atlas_brain_mask(scan: Volume) -> np.ndarray:

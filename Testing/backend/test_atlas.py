@@ -7,7 +7,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 from conftest import rotation
 
-from inference_backend.atlas import atlas_brain_mask, rough_brain
+from inference_backend.atlas import atlas_brain_mask, register_affine, rough_brain
 from inference_backend.datasets import load_mni152, load_mni152_brain_mask
 from inference_backend.io import from_sitk, to_sitk
 from inference_backend.metrics import head_mask
@@ -54,3 +54,17 @@ def test_rough_brain_cuts_a_shell_off():
     stripped = rough_brain(scan)
     assert (stripped & outer).sum() < 0.05 * outer.sum()
     assert dice(stripped, inside) > 0.85
+
+
+def test_the_registration_gives_the_same_transform_every_run():
+    """Benchmark scores inside the atlas mask must not change between runs: the metric samples
+    at random (a fixed seed: SimpleITK reads 0 as the wall clock) and threads add in a varying
+    order (one thread), so either would change the transform."""
+    template = load_mni152()
+    coarse = template.array[::3, ::3, ::3]
+    grid = template.grid
+    fixed = Volume(np.ascontiguousarray(coarse), Grid(coarse.shape, tuple(3 * s for s in grid.spacing), grid.origin, grid.direction))
+    moving = fixed.with_array(np.roll(fixed.array, 2, axis=0))
+    first, second = (np.array(register_affine(fixed, moving).GetParameters()) for _ in range(2))
+    assert abs(first[9] + 6.0) < 0.5  # it found the 2-voxel (6 mm) shift along x
+    np.testing.assert_array_equal(first, second)
