@@ -125,9 +125,10 @@ METHODS: dict[str, MethodSpec] = {
                 OptionSpec(
                     "sampler",
                     "auto",
-                    "stochastic: the published sampler (a posterior sample); deterministic: the chain of posterior "
-                    "means (no noise); auto: deterministic for one sample, stochastic for several (the variance map)",
-                    choices=("auto", "stochastic", "deterministic"),
+                    "stochastic: the published 4-step sampler (a posterior sample); deterministic: its chain of "
+                    "posterior means (no noise); mean: the posterior mean E[x0 | y], the x0 prediction at the last "
+                    "step (one network call); auto: mean for one sample, stochastic for several (the variance map)",
+                    choices=("auto", "mean", "stochastic", "deterministic"),
                 ),
             ),
             stochastic=True,

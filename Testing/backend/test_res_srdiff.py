@@ -70,6 +70,19 @@ def test_sampler_with_a_perfect_predictor_returns_x0_and_calls_it_four_times():
     torch.testing.assert_close(out, x0)
 
 
+def test_the_posterior_mean_is_one_prediction_at_the_last_step_from_y():
+    y = torch.randn(2, 1, 8, 8)
+    calls = []
+
+    def predictor(x_t, y_in, index):
+        calls.append((x_t.clone(), int(index[0])))
+        return 0.5 * x_t + 0.1
+
+    torch.testing.assert_close(SCHEDULE.posterior_mean(predictor, y), 0.5 * y + 0.1)
+    assert len(calls) == 1 and calls[0][1] == SCHEDULE.steps - 1
+    torch.testing.assert_close(calls[0][0], y)  # x_T's mean under the prior N(y, kappa^2 eta_T)
+
+
 def test_sample_statistics_match_numpy():
     samples = np.random.default_rng(0).normal(size=(5, 3, 4, 2))
     statistics = SampleStatistics(keep_samples=True)
@@ -126,7 +139,7 @@ def test_zero_temperature_is_the_deterministic_chain_of_posterior_means():
     assert not torch.allclose(noisy, first)
 
 
-def test_one_sample_is_deterministic_by_default_and_stochastic_on_request(tiny_model):
+def test_one_sample_is_the_posterior_mean_by_default_and_a_chain_on_request(tiny_model):
     volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
 
     def run(seed, **method_options):
@@ -134,8 +147,10 @@ def test_one_sample_is_deterministic_by_default_and_stochastic_on_request(tiny_m
         return process(volume, options)
 
     default = run(0)
-    assert default.report["resolved_options"] == {"consistency": "none", "sampler": "deterministic"}
+    assert default.report["resolved_options"] == {"consistency": "none", "sampler": "mean"}
     np.testing.assert_array_equal(default.sr.array, run(5).sr.array)  # no noise drawn: the seed is irrelevant
+    chain = run(0, sampler="deterministic")
+    assert not np.allclose(chain.sr.array, default.sr.array)  # three more network calls change the estimate
     stochastic = run(0, sampler="stochastic")
     assert stochastic.report["resolved_options"]["sampler"] == "stochastic"
     assert not np.array_equal(stochastic.sr.array, run(5, sampler="stochastic").sr.array)

@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     def validate(ema_model: ResSRDiffNet) -> dict[str, float]:
         generator = torch.Generator().manual_seed(0)
         estimate = torch.cat([ema_model.schedule.sample(ema_model.predict_x0, y, generator) for y in val_conditioning.split(32)])
-        return {"val_psnr": round(patch_psnr(val_hr, estimate), 3), "val_psnr_bspline": round(patch_psnr(val_hr, val_conditioning), 3)}
+        mean = torch.cat([ema_model.schedule.posterior_mean(ema_model.predict_x0, y) for y in val_conditioning.split(32)])
+        return {
+            "val_psnr": round(patch_psnr(val_hr, estimate), 3),
+            "val_psnr_mean": round(patch_psnr(val_hr, mean), 3),
+            "val_psnr_bspline": round(patch_psnr(val_hr, val_conditioning), 3),
+        }
 
     card = {
         "method": "res-srdiff",
@@ -81,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         "data": DATA_DESCRIPTION,
         "degradations": degradation_description(args.in_plane_share),
         "loss": "MSE on x0",
-        "validation": {"note": "4-step sample on 96 fixed 96x96 validation patches of the training distribution; PSNR over range 2"},
+        "validation": {
+            "note": "96 fixed 96x96 validation patches of the training distribution, PSNR over range 2: val_psnr of a 4-step "
+            "sample, val_psnr_mean of the posterior mean (the one-sample default)"
+        },
     }
     return train(TrainingRecipe(MODEL_NAME, model, residual_shift_loss, validate, card), args, argv)
 
