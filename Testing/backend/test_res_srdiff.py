@@ -154,3 +154,23 @@ def test_one_sample_is_the_posterior_mean_by_default_and_a_chain_on_request(tiny
     stochastic = run(0, sampler="stochastic")
     assert stochastic.report["resolved_options"]["sampler"] == "stochastic"
     assert not np.array_equal(stochastic.sr.array, run(5, sampler="stochastic").sr.array)
+
+
+def test_the_last_step_share_draws_t_equal_to_T_for_that_fraction_of_the_batch():
+    from inference_backend.training.res_srdiff import residual_shift_loss
+
+    class Recorder(torch.nn.Module):
+        schedule = SCHEDULE
+
+        def forward(self, x_t, y, index):
+            self.index = index
+            return x_t
+
+    model, batch = Recorder(), {"hr": torch.zeros(4000, 1, 2, 2), "conditioning": torch.ones(4000, 1, 2, 2)}
+    torch.manual_seed(0)
+    residual_shift_loss(model, batch, last_step_share=1.0)
+    assert (model.index == SCHEDULE.steps - 1).all()
+    residual_shift_loss(model, batch)
+    assert abs(float((model.index == SCHEDULE.steps - 1).float().mean()) - 0.25) < 0.03  # uniform over 4 steps
+    residual_shift_loss(model, batch, last_step_share=0.5)
+    assert abs(float((model.index == SCHEDULE.steps - 1).float().mean()) - 0.625) < 0.03
