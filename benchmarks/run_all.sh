@@ -3,8 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MRISR=".venv/bin/python -m inference_backend"
+# Res-SRDiff's one-sample estimate chosen on the training scan's slabs: the posterior mean (auto) vs the 4-step chain
+$MRISR benchmark --suite tuning --out benchmarks/results/res-srdiff-sampler --progress none \
+  --methods "interpolation:kind=bspline res-srdiff:sampler=deterministic res-srdiff:sampler=mean"
 $MRISR benchmark --suite dev --progress none \
-  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=lanczos interpolation:kind=zero-fill res-srdiff"
+  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=lanczos interpolation:kind=zero-fill res-srdiff res-srdiff:sampler=deterministic"
 $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/dev-uncertainty --progress none \
   --methods "interpolation:kind=bspline res-srdiff"
 # ... when the slice profile is known (Gaussian, as in the dev suite) and named as the acquisition model

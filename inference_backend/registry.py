@@ -133,7 +133,7 @@ METHODS: dict[str, MethodSpec] = {
             ),
             stochastic=True,
             weights=("res-srdiff",),
-            expected_time="CPU ~60-90 s per sample (2 cores); GPU a few seconds",
+            expected_time="CPU ~12 s for one sample (the posterior mean), ~50 s per stochastic sample (2 cores); GPU a few seconds",
             paper="Safari et al., Res-SRDiff: residual shifting diffusion for MRI super-resolution (2025)",
         ),
         MethodSpec(
