@@ -39,7 +39,7 @@ def rough_brain(array: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(brain)
 
 
-def register_affine(fixed: Volume, moving: Volume, seed: int = SAMPLING_SEED) -> sitk.Transform:
+def register_affine(fixed: Volume, moving: Volume) -> sitk.Transform:
     """Affine transform mapping ``fixed`` physical points onto ``moving`` (ITK's convention),
     initialised at the centres of mass and refined coarse to fine; the same transform every run
     (a fixed sampling seed, one thread)."""
@@ -50,7 +50,7 @@ def register_affine(fixed: Volume, moving: Volume, seed: int = SAMPLING_SEED) ->
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.05, seed)
+    method.SetMetricSamplingPercentage(0.05, SAMPLING_SEED)
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=200)
     method.SetOptimizerScalesFromPhysicalShift()
