@@ -4,10 +4,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MRISR=".venv/bin/python -m inference_backend"
 # Res-SRDiff's one-sample estimate chosen on the training scan's slabs: the posterior mean (auto) vs the 4-step chain
-$MRISR benchmark --suite tuning --out benchmarks/results/res-srdiff-sampler --progress none \
-  --methods "interpolation:kind=bspline res-srdiff:sampler=deterministic res-srdiff:sampler=mean"
+# (made before the adaptation to the scan existed: adapt_steps=0 reproduces it)
+$MRISR benchmark --suite tuning --cases chris_t1 --out benchmarks/results/res-srdiff-sampler --progress none \
+  --methods "interpolation:kind=bspline res-srdiff:sampler=deterministic,adapt_steps=0 res-srdiff:sampler=mean,adapt_steps=0"
+# ... and its self-supervised adaptation to the scan, chosen on chris_t1 and spm152 (seen by no model)
+$MRISR benchmark --suite tuning --cases through-plane --out benchmarks/results/res-srdiff-adaptation --progress none \
+  --methods "interpolation:kind=bspline res-srdiff:adapt_steps=0 res-srdiff:adapt_steps=100 res-srdiff res-srdiff:adapt_steps=500"
+.venv/bin/python benchmarks/axis_spectrum.py
 $MRISR benchmark --suite dev --progress none \
-  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=lanczos interpolation:kind=zero-fill res-srdiff res-srdiff:sampler=deterministic"
+  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=lanczos interpolation:kind=zero-fill res-srdiff res-srdiff:adapt_steps=0 res-srdiff:sampler=deterministic"
 $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/dev-uncertainty --progress none \
   --methods "interpolation:kind=bspline res-srdiff"
 # ... when the slice profile is known (Gaussian, as in the dev suite) and named as the acquisition model

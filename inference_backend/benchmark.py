@@ -30,6 +30,7 @@ from inference_backend.volume import Volume
 
 HELD_OUT_SCANS = ("seg3D_MR",)  # never used for training: evaluation only
 TUNING_SCANS = ("chris_t1",)  # a training scan: where sampler options are chosen, so the held-out scan stays unseen
+UNSEEN_TUNING_SCANS = ("spm152",)  # held out of training and of every evaluation: tuning what depends on an unseen scan
 BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
 
 
@@ -42,7 +43,7 @@ def suite_cases(suite: str) -> list[Case]:
     if suite == "slab":
         return slab_cases(HELD_OUT_SCANS)
     if suite == "tuning":
-        return slab_cases(TUNING_SCANS)
+        return slab_cases(TUNING_SCANS + UNSEEN_TUNING_SCANS)
     if suite == "imputation":
         return imputation_cases(HELD_OUT_SCANS)
     if suite == "imputation-tuning":
@@ -273,7 +274,7 @@ def run_benchmark(
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite>)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")

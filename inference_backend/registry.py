@@ -130,10 +130,18 @@ METHODS: dict[str, MethodSpec] = {
                     "step (one network call); auto: mean for one sample, stochastic for several (the variance map)",
                     choices=("auto", "mean", "stochastic", "deterministic"),
                 ),
+                OptionSpec(
+                    "adapt_steps",
+                    200,
+                    "thick slices: fine-tune steps on the scan's own slices, degraded like its slice axis, before "
+                    "restoring it (self-supervised, the scan only; 0: the bundled weights as they are)",
+                    minimum=0,
+                    maximum=5000,
+                ),
             ),
             stochastic=True,
             weights=("res-srdiff",),
-            expected_time="CPU ~12 s for one sample (the posterior mean), ~50 s per stochastic sample (2 cores); GPU a few seconds",
+            expected_time="CPU ~40 s for one sample (25 s adapting to the scan, then the posterior mean), ~50 s more per stochastic sample (2 cores); GPU a few seconds",
             paper="Safari et al., Res-SRDiff: residual shifting diffusion for MRI super-resolution (2025)",
         ),
         MethodSpec(

@@ -106,6 +106,20 @@ def random_window(image: np.ndarray, window: int, rng: np.random.Generator, trie
     raise AssertionError("unreachable")
 
 
+def patch_window(patch_size: int, factor: int) -> tuple[int, slice]:
+    """(the side of the window degraded for a patch, the patch inside it): a margin of two LR
+    samples, so the patch has no crop-edge effects, at a fraction of the work of the whole slice."""
+    margin = 2 * factor
+    return -(-(patch_size + 2 * margin) // factor) * factor, slice(margin, margin + patch_size)
+
+
+def degraded_patch(image: np.ndarray, degradation: Degradation, patch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(HR patch, its conditioning) from a random window of a 2D image, contiguous float32."""
+    window, centre = patch_window(patch_size, degradation.factor)
+    hr, conditioning = degrade_slice(random_window(image, window, rng), degradation, rng)
+    return np.ascontiguousarray(hr[centre, centre]), np.ascontiguousarray(conditioning[centre, centre])
+
+
 def split_weighted(sources: list[tuple[VolumeSource, float]]) -> tuple[list[VolumeSource], np.ndarray]:
     """(the sources, their weights normalised to probabilities)."""
     weights = np.asarray([w for _, w in sources], dtype=float)
@@ -162,21 +176,14 @@ class SlicePairStream(torch.utils.data.IterableDataset):
             hr = random_window(image, self.patch_size, rng).astype(np.float32)
             return {"hr": torch.from_numpy(np.ascontiguousarray(hr))[None]}
         degradation = draw_degradation(rng, self.factors, self.in_plane_share)
-        # degrade a window with a margin of two LR samples, keep its centre: no crop-edge effects,
-        # and a fraction of the work of degrading the whole slice
-        margin = 2 * degradation.factor
-        window = -(-(self.patch_size + 2 * margin) // degradation.factor) * degradation.factor
-        hr, conditioning = degrade_slice(random_window(image, window, rng), degradation, rng)
-        centre = slice(margin, margin + self.patch_size)
-        pair = {
-            "hr": torch.from_numpy(np.ascontiguousarray(hr[centre, centre]))[None],
-            "conditioning": torch.from_numpy(np.ascontiguousarray(conditioning[centre, centre]))[None],
-        }
+        hr, conditioning = degraded_patch(image, degradation, self.patch_size, rng)
+        pair = {"hr": torch.from_numpy(hr)[None], "conditioning": torch.from_numpy(conditioning)[None]}
         if self.with_operator:
             # A restricted to the patch (rows: first axis, columns: second): exact away from the
             # patch border, where the margin's contribution is left out
             # (the window is square, so both degraded axes share one matrix)
-            projection = torch.from_numpy(np.ascontiguousarray(projection_matrix(degradation, hr.shape[1])[centre, centre], dtype=np.float32))
+            window, centre = patch_window(self.patch_size, degradation.factor)
+            projection = torch.from_numpy(np.ascontiguousarray(projection_matrix(degradation, window)[centre, centre], dtype=np.float32))
             identity = torch.eye(self.patch_size)
             pair["operator_rows"] = identity if degradation.family == "through-plane" else projection
             pair["operator_columns"] = projection

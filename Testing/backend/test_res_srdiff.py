@@ -147,7 +147,7 @@ def test_one_sample_is_the_posterior_mean_by_default_and_a_chain_on_request(tiny
         return process(volume, options)
 
     default = run(0)
-    assert default.report["resolved_options"] == {"consistency": "none", "sampler": "mean"}
+    assert default.report["resolved_options"] == {"consistency": "none", "sampler": "mean", "adapt_steps": 200}
     np.testing.assert_array_equal(default.sr.array, run(5).sr.array)  # no noise drawn: the seed is irrelevant
     chain = run(0, sampler="deterministic")
     assert not np.allclose(chain.sr.array, default.sr.array)  # three more network calls change the estimate
@@ -157,7 +157,7 @@ def test_one_sample_is_the_posterior_mean_by_default_and_a_chain_on_request(tiny
 
 
 def test_the_last_step_share_draws_t_equal_to_T_for_that_fraction_of_the_batch():
-    from inference_backend.training.res_srdiff import residual_shift_loss
+    from inference_backend.methods.res_srdiff import residual_shift_loss
 
     class Recorder(torch.nn.Module):
         schedule = SCHEDULE

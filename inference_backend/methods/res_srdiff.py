@@ -1,13 +1,19 @@
-"""Res-SRDiff: 4-step residual-shifting diffusion, slice by slice, with a variance map."""
+"""Res-SRDiff: 4-step residual-shifting diffusion, slice by slice, with a variance map; for thick
+slices first adapted to the scan on its own slices (:mod:`inference_backend.scan_adaptation`)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import torch
 
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.networks import ScheduledUNet
+from inference_backend.normalization import IntensityNormalizer
 from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.slicing import SliceModel
+from inference_backend.scan_adaptation import AdaptationSettings, ScanPairs, adapt_to_scan, in_slice_images
+from inference_backend.slicing import SliceModel, SlicePlan
 
 MODEL_NAME = "res-srdiff"
 X0_RANGE = (-1.5, 2.5)  # normalised intensities: background -1, bright tissue ~1; clamp only outliers
@@ -26,6 +32,42 @@ class ResSRDiffNet(ScheduledUNet):
         return self(x_t, y, index).clamp(*X0_RANGE)
 
 
+def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], last_step_share: float = 0.0) -> torch.Tensor:
+    """MSE of the x0 prediction from x_t ~ q(x_t | x0, y) at a drawn step: t = T for a
+    ``last_step_share`` of the batch, uniform otherwise."""
+    x0, y = batch["hr"], batch["conditioning"]
+    count, last = x0.shape[0], model.schedule.steps - 1
+    drawn = torch.randint(0, model.schedule.steps, (count,), device=x0.device)
+    index = torch.where(torch.rand(count, device=x0.device) < last_step_share, last, drawn)
+    x_t = model.schedule.q_sample(x0, y, index, torch.randn_like(x0))
+    return torch.nn.functional.mse_loss(model(x_t, y, index), x0)
+
+
+ADAPTATION_LAST_STEP_SHARE = 0.5  # half of each adaptation batch at t = T, where the one-sample result is predicted
+
+
+def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
+    """Pairs from the scan's own slices, or None where there are none to learn from: the scan
+    has no single coarse axis (thick slices), is up-sampled by less than x1.5, or holds no tissue."""
+    plan = SlicePlan.between(request.volume.grid, request.target)
+    if len(plan.coarse_axes) != 1 or round(plan.factors[plan.coarse_axes[0]]) < 2:
+        return None
+    coarse, array = plan.coarse_axes[0], request.volume.array
+    images = in_slice_images(IntensityNormalizer.fit(array).forward(array), coarse)
+    if not images:
+        return None
+    return ScanPairs(images, plan.factors[coarse], AdaptationSettings.patch, np.random.default_rng(AdaptationSettings.seed))
+
+
+def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
+    """The fraction of the job's time the adaptation takes (for the progress bar): a training
+    step (forward + backward, a batch of 96 x 96 patches) against the network calls of sampling."""
+    size = request.target.size
+    pixels_per_sample = sum(size[a] * int(np.prod(size)) // size[a] for a in range(3)) * (1 if sampler == "mean" else 4)
+    adaptation = steps * 3 * AdaptationSettings.batch_size * AdaptationSettings.patch**2
+    return adaptation / (adaptation + pixels_per_sample * request.samples)
+
+
 def sampler_for(choice: str, samples: int) -> str:
     """``auto``: the posterior mean for a single sample (the point estimate: not one random draw,
     and 0.2-0.6 dB above the deterministic chain on the tuning scan's slabs), the published
@@ -39,12 +81,20 @@ def run(request: MethodRequest) -> MethodResult:
     net, model = load_network(request, ResSRDiffNet)
     sampler = sampler_for(request.options["sampler"], request.samples)
     temperature = 0.0 if sampler == "deterministic" else 1.0
+    settings = replace(AdaptationSettings(), steps=request.options["adapt_steps"])  # its own seed: the point estimate depends on the scan only
+    pairs = adaptation_pairs(request) if settings.steps > 0 else None
+    share = adaptation_share(request, sampler, settings.steps) if pairs is not None else 0.0
+    if pairs is not None:
+        with request.progress.stage("adapting to the scan", 0.0, share):
+            loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)  # noqa: E731
+            adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         if sampler == "mean":
             return lambda batch: net.schedule.posterior_mean(net.predict_x0, batch.images)
         return lambda batch: net.schedule.sample(net.predict_x0, batch.images, generator, temperature)
 
-    result = sample_slices(request, slice_model_for, model)
-    result.resolved["sampler"] = sampler
+    with request.progress.stage("super-resolution", share, 1.0):
+        result = sample_slices(request, slice_model_for, model)
+    result.resolved |= {"sampler": sampler, "adapt_steps": settings.steps if pairs is not None else 0}
     return result

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from inference_backend.methods.res_srdiff import MODEL_NAME, ResSRDiffNet
+from inference_backend.methods.res_srdiff import MODEL_NAME, ResSRDiffNet, residual_shift_loss
 from inference_backend.residual_shift import ResidualShiftSchedule
 from inference_backend.training.common import TrainingRecipe, parse_share, train, training_parser
 from inference_backend.training_data import TRAINING_SCANS, SlicePairStream, default_sources
@@ -54,16 +54,6 @@ def patch_psnr(reference: torch.Tensor, estimate: torch.Tensor) -> float:
     """Mean PSNR over patches, data range 2 (the normalised intensity range)."""
     mse = ((reference - estimate) ** 2).flatten(1).mean(1).clamp_min(1e-10)
     return float((10 * torch.log10(4.0 / mse)).mean())
-
-
-def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], last_step_share: float = 0.0) -> torch.Tensor:
-    """MSE of the x0 prediction from x_t ~ q(x_t | x0, y) at a drawn step: t = T for a
-    ``last_step_share`` of the batch, uniform otherwise."""
-    x0, y = batch["hr"], batch["conditioning"]
-    last = model.schedule.steps - 1
-    index = torch.where(torch.rand(x0.shape[0]) < last_step_share, last, torch.randint(0, model.schedule.steps, (x0.shape[0],)))
-    x_t = model.schedule.q_sample(x0, y, index, torch.randn_like(x0))
-    return torch.nn.functional.mse_loss(model(x_t, y, index), x0)
 
 
 def main(argv: list[str] | None = None) -> int:

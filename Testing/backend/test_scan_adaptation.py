@@ -1,0 +1,85 @@
+"""Self-supervised adaptation to the input scan: its pairs, its training, its use by Res-SRDiff."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from conftest import make_volume
+from inference_backend.methods.res_srdiff import ResSRDiffNet, residual_shift_loss
+from inference_backend.pipeline import JobOptions, process
+from inference_backend.progress import Progress
+from inference_backend.residual_shift import ResidualShiftSchedule
+from inference_backend.scan_adaptation import AdaptationSettings, ScanPairs, adapt_to_scan, in_slice_images
+
+
+def test_the_images_are_the_acquired_slices_that_hold_tissue():
+    volume = np.full((6, 5, 4), -1.0, dtype=np.float32)
+    volume[1:5, 1:4, 1:3] = 0.5  # slices 1 and 2 along the coarse axis hold tissue
+    images = in_slice_images(volume, coarse_axis=2)
+    assert len(images) == 2 and all(image.shape == (6, 5) for image in images)
+    np.testing.assert_array_equal(images[0], volume[:, :, 1])
+    assert len(in_slice_images(volume, coarse_axis=0)) == 4  # slices 1-4 along the first axis
+
+
+def test_a_pair_degrades_the_last_axis_of_its_patch_and_only_that_one():
+    """Stripes that vary along one axis of the image only: where the patch's last (coarse) axis runs
+    along the stripes, nothing is lost; where it runs across them, the thick-slice profile erases them."""
+    stripes = np.where(np.arange(200) % 2 == 0, 0.8, -0.2).astype(np.float32)
+    image = np.tile(stripes[:, None], (1, 200))
+    pairs = ScanPairs([image], factor=4.0, patch=32, rng=np.random.default_rng(0))
+    kept = erased = 0
+    for _ in range(20):
+        hr, conditioning = pairs.pair()
+        assert hr.shape == conditioning.shape == (32, 32)
+        if np.ptp(hr, axis=1).max() == 0:  # constant along the coarse axis
+            np.testing.assert_allclose(conditioning, hr, atol=1e-4)
+            kept += 1
+        else:
+            assert conditioning.std() < 0.05 * hr.std()
+            erased += 1
+    assert kept and erased  # both in-slice axes play the coarse one
+
+
+def tiny_net() -> ResSRDiffNet:
+    torch.manual_seed(0)
+    return ResSRDiffNet(ResidualShiftSchedule(), {"channels": (8, 16), "blocks_per_level": 1})
+
+
+def test_adaptation_fits_the_scan_and_leaves_the_global_random_state_alone():
+    image = np.kron(np.random.default_rng(0).uniform(-1, 1, (16, 16)), np.ones((4, 4))).astype(np.float32)  # sharp edges
+    held_out = ScanPairs([image], 4.0, 32, np.random.default_rng(1)).batch(16, "cpu")
+    net = tiny_net()
+
+    def loss_on_held_out() -> float:
+        torch.manual_seed(5)
+        with torch.no_grad():
+            return float(residual_shift_loss(net, held_out, last_step_share=1.0))
+
+    before = loss_on_held_out()
+    state = torch.get_rng_state()
+    settings = AdaptationSettings(steps=100, learning_rate=2e-3, batch_size=4, patch=32)
+    adapted = adapt_to_scan(net, residual_shift_loss, ScanPairs([image], 4.0, 32, np.random.default_rng(0)), settings, Progress(), "cpu")
+    assert adapted is net and not net.training
+    assert torch.equal(torch.get_rng_state(), state)
+    assert loss_on_held_out() < 0.9 * before  # 0.76 here; no training at all stays at 1
+
+
+def test_res_srdiff_adapts_to_thick_slices_only_and_never_touches_the_weights_file(tiny_model):
+    weights = tiny_model / "tiny-res-srdiff.pt"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+
+    def run(scale, steps):
+        options = JobOptions(method="res-srdiff", method_options={"model": "tiny-res-srdiff", "adapt_steps": steps}, scale=scale, device="cpu")
+        return process(volume, options)
+
+    adapted, bundled = run((1, 1, 3), 3), run((1, 1, 3), 0)
+    assert adapted.report["resolved_options"]["adapt_steps"] == 3 and bundled.report["resolved_options"]["adapt_steps"] == 0
+    assert not np.allclose(adapted.sr.array, bundled.sr.array)
+    np.testing.assert_array_equal(adapted.sr.array, run((1, 1, 3), 3).sr.array)  # seeded
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+    in_plane = run((2, 2, 1), 3)  # no slice of this scan is finer than the output along the restored axes
+    assert in_plane.report["resolved_options"]["adapt_steps"] == 0
+
