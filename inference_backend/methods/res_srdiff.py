@@ -83,8 +83,9 @@ def run(request: MethodRequest) -> MethodResult:
     temperature = 0.0 if sampler == "deterministic" else 1.0
     settings = replace(AdaptationSettings(), steps=request.options["adapt_steps"])  # its own seed: the point estimate depends on the scan only
     pairs = adaptation_pairs(request) if settings.steps > 0 else None
-    share = adaptation_share(request, sampler, settings.steps) if pairs is not None else 0.0
+    share = 0.0
     if pairs is not None:
+        share = adaptation_share(request, sampler, settings.steps)
         with request.progress.stage("adapting to the scan", 0.0, share):
             loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)  # noqa: E731
             adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
