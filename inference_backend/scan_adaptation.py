@@ -51,7 +51,7 @@ class ScanPairs:
 
     def __init__(self, images: list[np.ndarray], factor: float, patch: int, rng: np.random.Generator) -> None:
         self.images, self.patch, self.rng = images, patch, rng
-        self.degradation = Degradation("through-plane", PROFILE, max(2, round(factor)), float(factor), 0.0)
+        self.degradation = Degradation("through-plane", PROFILE, round(factor), float(factor), 0.0)
 
     def pair(self) -> tuple[np.ndarray, np.ndarray]:
         image = self.images[self.rng.integers(len(self.images))]
@@ -59,7 +59,7 @@ class ScanPairs:
             image = image.T  # either in-slice axis plays the coarse one
         if self.rng.uniform() < 0.5:
             image = image[::-1]
-        return degraded_patch(np.ascontiguousarray(image), self.degradation, self.patch, self.rng)
+        return degraded_patch(image, self.degradation, self.patch, self.rng)
 
     def batch(self, size: int, device: str) -> dict[str, torch.Tensor]:
         pairs = [self.pair() for _ in range(size)]

@@ -82,4 +82,3 @@ def test_res_srdiff_adapts_to_thick_slices_only_and_never_touches_the_weights_fi
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
     in_plane = run((2, 2, 1), 3)  # no slice of this scan is finer than the output along the restored axes
     assert in_plane.report["resolved_options"]["adapt_steps"] == 0
-

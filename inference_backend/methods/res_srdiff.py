@@ -61,9 +61,9 @@ def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
 
 def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
     """The fraction of the job's time the adaptation takes (for the progress bar): a training
-    step (forward + backward, a batch of 96 x 96 patches) against the network calls of sampling."""
-    size = request.target.size
-    pixels_per_sample = sum(size[a] * int(np.prod(size)) // size[a] for a in range(3)) * (1 if sampler == "mean" else 4)
+    step (forward + backward, a batch of 96 x 96 patches) against the network calls of sampling
+    (thick slices: every output voxel twice, once per slice orientation; four calls a stochastic sample)."""
+    pixels_per_sample = 2 * int(np.prod(request.target.size)) * (1 if sampler == "mean" else 4)
     adaptation = steps * 3 * AdaptationSettings.batch_size * AdaptationSettings.patch**2
     return adaptation / (adaptation + pixels_per_sample * request.samples)
 
