@@ -18,6 +18,8 @@ $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out be
 # ... when the slice profile is known (Gaussian, as in the dev suite) and named as the acquisition model
 $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --out benchmarks/results/dev-consistency --progress none \
   --methods "interpolation:kind=bspline res-srdiff res-srdiff:consistency=gaussian-slices"
+# ... and whether the two slice orientations could be fused better, or the result's spectrum corrected
+.venv/bin/python benchmarks/orientation_fusion.py
 .venv/bin/python benchmarks/speed.py --device cpu
 .venv/bin/python benchmarks/data_engine.py
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4.
@@ -56,5 +58,7 @@ $MRISR benchmark --suite imputation --out benchmarks/results/imputation --progre
 # ... and the control: one Adam step instead of 40 (what the prior's encode-decode of the B-spline start gives)
 $MRISR benchmark --suite imputation --out benchmarks/results/imputation/steps-1 --progress none --methods "inverse-sr:steps=1"
 .venv/bin/python benchmarks/lesion_fill.py
+# ... and whether InverseSR's prior adds anything inside a lesion beyond the neighbourhood fill
+.venv/bin/python benchmarks/lesion_fill_detail.py
 .venv/bin/python benchmarks/stroke_case.py
 .venv/bin/python benchmarks/inverse_sr_cost.py --steps 5  # per tile; the default 40 costs about 8x the inversion time

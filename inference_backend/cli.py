@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder (created if needed)")
     run.add_argument("--samples", type=int, default=1, help="samples of a stochastic method (mean + variance)")
     run.add_argument("--lesion-mask", help="lesion mask on the input's grid (> 0 = lesion): writes a lesion-filled volume")
-    run.add_argument("--lesion-fill", default="neighbourhood", help="neighbourhood (biharmonic) or nawm-mean")
+    run.add_argument("--lesion-fill", default="neighbourhood", help="neighbourhood (biharmonic), nawm-mean, or inverse-sr (the 3D prior; slower, and behind neighbourhood on synthetic lesions)")
     run.add_argument("--dilate-mask", type=float, default=0.0, metavar="MM", help="grow the lesion mask by this many mm")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--seed", type=int, default=0, help="random seed of stochastic methods")
