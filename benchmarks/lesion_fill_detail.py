@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from lesion_fill import RADII_MM, otsu_tissues, place_lesions
+from lesion_fill import otsu_tissues, synthetic_lesions
 from report import write_results
 
 from inference_backend.datasets import REPO_ROOT, shared_data_dir
@@ -63,12 +63,9 @@ def main() -> None:
         scan = read_volume(data / "real" / f"{scan_name}.nii.gz")
         array = scan.array.astype(np.float32)
         span = float(np.percentile(array[array > 0], 99.5))
-        for tissue_name, tissue in otsu_tissues(array).items():
-            for radius in RADII_MM:
-                overlap = 0.8 if tissue_name == "white matter" or radius <= 3 else 0.4
-                for mask in place_lesions(tissue, scan.grid.spacing, radius, rng, overlap):
-                    rows.append({"scan": scan_name, "tissue": tissue_name, "radius_mm": radius, **lesion_row(array, mask, span, pooled)})
-                    print(rows[-1], flush=True)
+        for tissue_name, radius, mask in synthetic_lesions(otsu_tissues(array), scan.grid.spacing, rng):
+            rows.append({"scan": scan_name, "tissue": tissue_name, "radius_mm": radius, **lesion_row(array, mask, span, pooled)})
+            print(rows[-1], flush=True)
     by_distance = best_lambda_by_border_distance(pooled)
     distance_table = ["| distance from the border (voxels) | voxels | best lambda |", "|---|---|---|"]
     distance_table += [f"| {r['border_distance_voxels']} | {r['voxels']} | {r['best_lambda']} |" for r in by_distance]
