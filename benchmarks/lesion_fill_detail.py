@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 from lesion_fill import otsu_tissues, synthetic_lesions
-from report import write_results
+from report import markdown_table, write_results
 
 from inference_backend.datasets import REPO_ROOT, shared_data_dir
 from inference_backend.io import read_volume
@@ -67,8 +67,6 @@ def main() -> None:
             rows.append({"scan": scan_name, "tissue": tissue_name, "radius_mm": radius, **lesion_row(array, mask, span, pooled)})
             print(rows[-1], flush=True)
     by_distance = best_lambda_by_border_distance(pooled)
-    distance_table = ["| distance from the border (voxels) | voxels | best lambda |", "|---|---|---|"]
-    distance_table += [f"| {r['border_distance_voxels']} | {r['voxels']} | {r['best_lambda']} |" for r in by_distance]
     markdown = write_results(
         REPO_ROOT / "benchmarks" / "results" / "lesion_fill_detail",
         "InverseSR's detail inside synthetic lesions (tuning scans)",
@@ -77,7 +75,7 @@ def main() -> None:
         "fill, 1: InverseSR's fill).",
         rows,
         {"scans": list(SCANS), "best_lambda_by_border_distance": by_distance},
-        ["Pooled over all lesions, by distance from the lesion's border:", "", *distance_table, "",
+        ["Pooled over all lesions, by distance from the lesion's border:", "", *markdown_table(by_distance), "",
          "Reproduce: `.venv/bin/python benchmarks/lesion_fill_detail.py`."],
     )
     print(markdown)

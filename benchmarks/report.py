@@ -5,23 +5,18 @@ import json
 from pathlib import Path
 
 
+def markdown_table(rows: list[dict]) -> list[str]:
+    """The lines of a Markdown table of ``rows`` (columns: the first row's keys)."""
+    columns = list(rows[0])
+    header = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return header + ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+
+
 def write_results(out: Path, title: str, description: str, rows: list[dict], extra: dict, footer: list[str]) -> str:
     """``results.json`` holds ``rows`` and ``extra``; ``results.md`` the title, the description, a table
     of ``rows`` (columns: the first row's keys) and ``footer`` lines. Returns the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"rows": rows, **extra}, indent=2) + "\n")
-    columns = list(rows[0])
-    lines = [
-        f"# {title}",
-        "",
-        description,
-        "",
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-        *("| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows),
-        "",
-        *footer,
-    ]
-    markdown = "\n".join(lines) + "\n"
+    markdown = "\n".join([f"# {title}", "", description, "", *markdown_table(rows), "", *footer]) + "\n"
     (out / "results.md").write_text(markdown)
     return markdown
