@@ -20,6 +20,8 @@ $MRISR benchmark --suite dev --cases seg3D_MR_through-plane --out benchmarks/res
   --methods "interpolation:kind=bspline res-srdiff res-srdiff:consistency=gaussian-slices"
 # ... and whether the two slice orientations could be fused better, or the result's spectrum corrected
 .venv/bin/python benchmarks/orientation_fusion.py
+# ... and whether 2.5D context (neighbouring LR slices as inputs, 75 min of fine-tuning) helps
+benchmarks/res_srdiff_2p5d.sh
 .venv/bin/python benchmarks/speed.py --device cpu
 .venv/bin/python benchmarks/data_engine.py
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4.

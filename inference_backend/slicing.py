@@ -36,6 +36,7 @@ class SliceBatch:
     images: torch.Tensor  # (B, 1, H', W'), padded to the network's stride
     size: tuple[int, int]  # (H, W) before padding
     measured: torch.Tensor | None = None  # (B, 1, h, w) acquired slices, when the method asked for them
+    context: torch.Tensor | None = None  # (B, 2k, H', W') the k slices either side (-k..-1, +1..+k), for 2.5D models
 
 
 SliceModel = Callable[[SliceBatch], torch.Tensor]  # -> (B, 1, H', W')
@@ -94,13 +95,17 @@ def run_slices(
     device: str = "cpu",
     multiple: int = 16,
     measurement: np.ndarray | None = None,
+    context: int = 0,
 ) -> np.ndarray:
     """Apply ``model`` to every slice of ``conditioning`` in each orientation of ``plan``; average.
 
     ``measurement`` (the LR volume, for methods that enforce data consistency) is sliced the
     same way and handed to the model in :attr:`SliceBatch.measured`, unpadded. Its slices exist
     only when the slicing axis is not a coarse one (same slice count as the HR grid).
+    ``context`` k > 0 hands the model the k neighbouring slices either side in
+    :attr:`SliceBatch.context` (the edge slice repeated past the volume's ends).
     """
+    offsets = [o for o in range(-context, context + 1) if o != 0]
     total = sum(conditioning.shape[a] for a in plan.slice_axes)
     done = 0
     result = np.zeros(conditioning.shape, dtype=np.float32)
@@ -115,8 +120,12 @@ def run_slices(
             batch = torch.from_numpy(np.ascontiguousarray(slices[start : start + batch_size]))[:, None].to(device)
             padded, (height, width) = pad_to_multiple(batch, multiple)
             lr = None if measured is None else torch.from_numpy(np.ascontiguousarray(measured[start : start + batch_size]))[:, None].to(device)
+            neighbours = None
+            if offsets:
+                indices = np.clip(np.arange(start, start + batch.shape[0])[:, None] + offsets, 0, slices.shape[0] - 1)
+                neighbours = pad_to_multiple(torch.from_numpy(slices[indices]).to(device), multiple)[0]
             with torch.no_grad():
-                output = model(SliceBatch(padded, (height, width), lr))[:, 0, :height, :width]
+                output = model(SliceBatch(padded, (height, width), lr, neighbours))[:, 0, :height, :width]
             restored[start : start + batch.shape[0]] = output.float().cpu().numpy()
             done += batch.shape[0]
             progress.report(done / total, f"{done}/{total} slices")

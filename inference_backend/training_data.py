@@ -77,11 +77,12 @@ def projection_matrix(degradation: Degradation, n: int) -> np.ndarray:
 
 
 def degrade_slice(hr: np.ndarray, degradation: Degradation, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(HR cropped to a multiple of the factor, its acquisition up-sampled back onto that grid)."""
+    """(HR cropped to a multiple of the factor, its acquisition up-sampled back onto that grid).
+
+    ``hr`` is a 2D slice, or a stack of them (the slice axes last), all degraded alike."""
     f = degradation.factor
-    axes = (1,) if degradation.family == "through-plane" else (0, 1)
-    crop = tuple(n - n % f if a in axes else n for a, n in enumerate(hr.shape))
-    hr = hr[: crop[0], : crop[1]]
+    axes = (hr.ndim - 1,) if degradation.family == "through-plane" else (hr.ndim - 2, hr.ndim - 1)
+    hr = hr[tuple(slice(0, n - n % f) if a in axes else slice(None) for a, n in enumerate(hr.shape))]
     low = hr.astype(np.float64)
     for axis in axes:
         low = np.moveaxis(np.tensordot(degradation.matrix(hr.shape[axis]), np.moveaxis(low, axis, 0), axes=1), 0, axis)
@@ -96,11 +97,12 @@ def degrade_slice(hr: np.ndarray, degradation: Degradation, rng: np.random.Gener
 
 
 def random_window(image: np.ndarray, window: int, rng: np.random.Generator, tries: int = 6) -> np.ndarray:
-    """A ``window`` x ``window`` crop (edge-padded if the slice is smaller), preferring tissue."""
-    image = np.pad(image, [(0, max(0, window - n)) for n in image.shape], mode="edge")
+    """A ``window`` x ``window`` crop of the last two axes (edge-padded if the slice is smaller),
+    preferring tissue."""
+    image = np.pad(image, [(0, max(0, window - n) if a >= image.ndim - 2 else 0) for a, n in enumerate(image.shape)], mode="edge")
     for attempt in range(tries):
-        top, left = (int(rng.integers(0, n - window + 1)) for n in image.shape)
-        crop = image[top : top + window, left : left + window]
+        top, left = (int(rng.integers(0, n - window + 1)) for n in image.shape[-2:])
+        crop = image[..., top : top + window, left : left + window]
         if (crop > -0.8).mean() > 0.25 or attempt == tries - 1:
             return crop
     raise AssertionError("unreachable")
@@ -114,10 +116,11 @@ def patch_window(patch_size: int, factor: int) -> tuple[int, slice]:
 
 
 def degraded_patch(image: np.ndarray, degradation: Degradation, patch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(HR patch, its conditioning) from a random window of a 2D image, contiguous float32."""
+    """(HR patch, its conditioning) from a random window of a 2D image (or a stack of them),
+    contiguous float32."""
     window, centre = patch_window(patch_size, degradation.factor)
     hr, conditioning = degrade_slice(random_window(image, window, rng), degradation, rng)
-    return np.ascontiguousarray(hr[centre, centre]), np.ascontiguousarray(conditioning[centre, centre])
+    return np.ascontiguousarray(hr[..., centre, centre]), np.ascontiguousarray(conditioning[..., centre, centre])
 
 
 def split_weighted(sources: list[tuple[VolumeSource, float]]) -> tuple[list[VolumeSource], np.ndarray]:
@@ -127,7 +130,14 @@ def split_weighted(sources: list[tuple[VolumeSource, float]]) -> tuple[list[Volu
 
 
 class SlicePairStream(torch.utils.data.IterableDataset):
-    """Endless (HR, conditioning) patch pairs, ``(1, P, P)`` tensors each, normalised to [-1, 1]."""
+    """Endless (HR, conditioning) patch pairs, ``(1, P, P)`` tensors each, normalised to [-1, 1].
+
+    With ``context`` k > 0, a pair also holds the conditioning of the k slices on either side
+    (``"context"``, ``(2k, P, P)``, order -k..-1, +1..+k; degraded with the centre, one forward
+    model): what the slice engine hands a 2.5D network. In a ``context_dropout`` share of the
+    pairs the neighbours are replaced by the centre's conditioning, the input that says "no
+    neighbours known", so the same network also restores lone 2D images (scan adaptation).
+    """
 
     def __init__(
         self,
@@ -140,8 +150,11 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         in_plane_share: float = 0.3,
         hr_only: bool = False,
         with_operator: bool = False,
+        context: int = 0,
+        context_dropout: float = 0.0,
     ) -> None:
         self.sources, self.weights = split_weighted(sources)
+        self.context, self.context_dropout = context, context_dropout
         self.patch_size, self.pairs_per_refresh, self.seed, self.factors = patch_size, pairs_per_refresh, seed, factors
         self.pool_size, self.in_plane_share = pool_size, in_plane_share
         self.hr_only = hr_only  # unconditional priors: skip the (costly) degradation
@@ -164,20 +177,25 @@ class SlicePairStream(torch.utils.data.IterableDataset):
 
     def draw_pair(self, volume: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         """A patch pair from a slice of ``volume`` (or from ``volume`` itself when it is a 2D image)."""
+        k = self.context
         if volume.ndim == 2:
-            image = volume
+            stack = np.repeat(volume[None], 2 * k + 1, axis=0)  # a lone image: no neighbours
         else:
             axis = int(rng.integers(3))
             index = int(rng.integers(volume.shape[axis] // 5, volume.shape[axis] * 4 // 5))
-            image = np.take(volume, index, axis=axis)
+            neighbours = np.clip(np.arange(index - k, index + k + 1), 0, volume.shape[axis] - 1)
+            stack = np.moveaxis(np.take(volume, neighbours, axis=axis), axis, 0)
         if rng.uniform() < 0.5:
-            image = image.T  # either in-plane axis of the volume may be the coarse one
+            stack = stack.swapaxes(1, 2)  # either in-plane axis of the volume may be the coarse one
         if self.hr_only:
-            hr = random_window(image, self.patch_size, rng).astype(np.float32)
+            hr = random_window(stack[k], self.patch_size, rng).astype(np.float32)
             return {"hr": torch.from_numpy(np.ascontiguousarray(hr))[None]}
         degradation = draw_degradation(rng, self.factors, self.in_plane_share)
-        hr, conditioning = degraded_patch(image, degradation, self.patch_size, rng)
-        pair = {"hr": torch.from_numpy(hr)[None], "conditioning": torch.from_numpy(conditioning)[None]}
+        hr, conditioning = (torch.from_numpy(a) for a in degraded_patch(stack, degradation, self.patch_size, rng))
+        pair = {"hr": hr[k : k + 1].contiguous(), "conditioning": conditioning[k : k + 1].contiguous()}
+        if k > 0:
+            dropped = rng.uniform() < self.context_dropout
+            pair["context"] = pair["conditioning"].repeat(2 * k, 1, 1) if dropped else torch.cat([conditioning[:k], conditioning[k + 1 :]])
         if self.with_operator:
             # A restricted to the patch (rows: first axis, columns: second): exact away from the
             # patch border, where the margin's contribution is left out

@@ -1,6 +1,7 @@
 """The synthetic generator and the training-pair stream: determinism, ranges, consistency with inference."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from conftest import smooth_phantom
+from inference_backend import training_data
 from inference_backend.degradation import slice_profile_matrix
 from inference_backend.resampling import bspline_upsampling_matrix, resample
 from inference_backend.synth import LabelPriors, SyntheticBrainGenerator, augment_real, deform_labels
@@ -97,6 +99,24 @@ def test_stream_is_deterministic_and_well_formed():
         assert a["hr"].shape == a["conditioning"].shape == (1, 32, 32)
         assert torch.equal(a["hr"], b["hr"]) and torch.equal(a["conditioning"], b["conditioning"])
     assert not torch.equal(first[0]["hr"], first[1]["hr"])
+
+
+def test_a_context_stream_gives_the_neighbouring_slices_degraded_alike(monkeypatch):
+    """On a volume that is a ramp along every axis, noise-free neighbours differ from the centre
+    by exactly the ramp's step; with dropout 1 they are the centre itself."""
+    noisy = training_data.draw_degradation
+    monkeypatch.setattr(training_data, "draw_degradation", lambda *args: dataclasses.replace(noisy(*args), noise=0.0))
+    ramp = np.add.outer(np.add.outer(np.arange(40.0), np.arange(40.0)), np.arange(40.0)).astype(np.float32) / 120 - 0.5
+    source = [(lambda rng: ramp, 1.0)]
+    pairs = list(itertools.islice(iter(SlicePairStream(source, patch_size=16, seed=3, context=2)), 6))
+    for pair in pairs:
+        assert pair["context"].shape == (4, 16, 16) and pair["conditioning"].shape == pair["hr"].shape == (1, 16, 16)
+        offsets = (pair["context"] - pair["conditioning"]).mean(dim=(1, 2)) * 120
+        np.testing.assert_allclose(offsets.numpy(), [-2, -1, 1, 2], atol=1e-3)  # slices -2, -1, +1, +2 (inside the volume)
+    plain = next(iter(SlicePairStream(source, patch_size=16, seed=3)))
+    assert "context" not in plain
+    dropped = next(iter(SlicePairStream(source, patch_size=16, seed=3, context=1, context_dropout=1.0)))
+    assert torch.equal(dropped["context"], dropped["conditioning"].repeat(2, 1, 1))
 
 
 def test_default_sources_on_the_development_data(shared_data):

@@ -108,6 +108,19 @@ def test_slices_reach_the_model_with_the_coarse_axis_last():
     np.testing.assert_array_equal(result, expected)
 
 
+def test_a_context_model_receives_the_neighbouring_slices_clipped_at_the_ends():
+    volume = np.random.default_rng(0).normal(size=(5, 6, 7)).astype(np.float32)
+    plan = SlicePlan((2,), (0,), (1.0, 1.0, 2.0))  # one orientation: slices along axis 0
+
+    def neighbours_mean(batch: SliceBatch) -> torch.Tensor:
+        assert batch.context.shape == (batch.images.shape[0], 4, *batch.images.shape[-2:])
+        return batch.context.mean(dim=1, keepdim=True)
+
+    result = run_slices(volume, plan, neighbours_mean, batch_size=2, progress=Progress(), multiple=4, context=2)
+    indices = np.clip(np.arange(5)[:, None] + [-2, -1, 1, 2], 0, 4)
+    np.testing.assert_allclose(result, volume[indices].mean(axis=1), atol=1e-6)
+
+
 def test_slice_engine_reports_progress_to_one():
     seen = []
     progress = Progress([lambda fraction, stage, message: seen.append(fraction)])

@@ -162,7 +162,7 @@ def test_the_last_step_share_draws_t_equal_to_T_for_that_fraction_of_the_batch()
     class Recorder(torch.nn.Module):
         schedule = SCHEDULE
 
-        def forward(self, x_t, y, index):
+        def forward(self, x_t, y, index, context=None):
             self.index = index
             return x_t
 

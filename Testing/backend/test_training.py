@@ -49,3 +49,24 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, monkeypatch):
     assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "b"), "--init-from", "res-srdiff"]) == 0
     state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
     assert state["step"] > exported["training"]["steps"] and len(state["history"]) == 2
+
+
+def test_a_widened_network_starts_exactly_as_the_one_it_comes_from():
+    """A 2.5D Res-SRDiff initialised from a 2D one: the new (neighbour) inputs start at zero weight."""
+    from inference_backend.methods.res_srdiff import ResSRDiffNet
+    from inference_backend.residual_shift import ResidualShiftSchedule
+    from inference_backend.training.common import widen_inputs
+
+    torch.manual_seed(0)
+    flat = ResSRDiffNet(ResidualShiftSchedule(), {"channels": (8, 16)})
+    with torch.no_grad():
+        flat.unet.head[2].weight.normal_(0, 0.1)
+    wide = ResSRDiffNet(ResidualShiftSchedule(), {"in_channels": 6, "channels": (8, 16)})
+    wide.load_state_dict(widen_inputs(flat.state_dict(), wide.state_dict()))
+    x, y, index = torch.randn(2, 1, 16, 16), torch.randn(2, 1, 16, 16), torch.tensor([0, 3])
+    assert wide.context == 2 and flat.context == 0
+    torch.testing.assert_close(wide(x, y, index, torch.randn(2, 4, 16, 16)), flat(x, y, index))
+    with torch.no_grad():
+        wide.unet.stem[1].weight[:, 8:].normal_(0, 0.1)
+    assert not torch.allclose(wide(x, y, index, torch.randn(2, 4, 16, 16)), wide(x, y, index))  # neighbours now count
+    torch.testing.assert_close(wide(x, y, index), wide(x, y, index, y.repeat(1, 4, 1, 1)))  # none given: y repeated

@@ -3,6 +3,7 @@ slices first adapted to the scan on its own slices (:mod:`inference_backend.scan
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -13,23 +14,34 @@ from inference_backend.networks import ScheduledUNet
 from inference_backend.normalization import IntensityNormalizer
 from inference_backend.residual_shift import ResidualShiftSchedule
 from inference_backend.scan_adaptation import AdaptationSettings, ScanPairs, adapt_to_scan, in_slice_images
-from inference_backend.slicing import SliceModel, SlicePlan
+from inference_backend.slicing import SliceBatch, SliceModel, SlicePlan
 
 MODEL_NAME = "res-srdiff"
 X0_RANGE = (-1.5, 2.5)  # normalised intensities: background -1, bright tissue ~1; clamp only outliers
 
 
 class ResSRDiffNet(ScheduledUNet):
-    """x0 prediction from the scaled noisy image and the up-sampled LR image (residual on y)."""
+    """x0 prediction from the scaled noisy image and the up-sampled LR image (residual on y).
+
+    A 2.5D network (``context`` k > 0) also sees the up-sampled LR slices k either side of this
+    one (the 3D structure a single slice lacks); without them it is told "none known" (y repeated).
+    """
 
     schedule_class = ResidualShiftSchedule
 
-    def forward(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        scaled = x_t * self.schedule.input_scale(index, x_t)
-        return y + self.unet(torch.cat([scaled, y], dim=1), index)
+    @property
+    def context(self) -> int:
+        return (self.config["in_channels"] - 2) // 2
 
-    def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return self(x_t, y, index).clamp(*X0_RANGE)
+    def forward(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        scaled = x_t * self.schedule.input_scale(index, x_t)
+        inputs = [scaled, y]
+        if self.context:
+            inputs.append(y.expand(-1, 2 * self.context, -1, -1) if context is None else context)
+        return y + self.unet(torch.cat(inputs, dim=1), index)
+
+    def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self(x_t, y, index, context).clamp(*X0_RANGE)
 
 
 def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], last_step_share: float = 0.0) -> torch.Tensor:
@@ -40,7 +52,7 @@ def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], las
     drawn = torch.randint(0, model.schedule.steps, (count,), device=x0.device)
     index = torch.where(torch.rand(count, device=x0.device) < last_step_share, last, drawn)
     x_t = model.schedule.q_sample(x0, y, index, torch.randn_like(x0))
-    return torch.nn.functional.mse_loss(model(x_t, y, index), x0)
+    return torch.nn.functional.mse_loss(model(x_t, y, index, batch.get("context")), x0)
 
 
 ADAPTATION_LAST_STEP_SHARE = 0.5  # half of each adaptation batch at t = T, where the one-sample result is predicted
@@ -91,11 +103,15 @@ def run(request: MethodRequest) -> MethodResult:
             adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
-        if sampler == "mean":
-            return lambda batch: net.schedule.posterior_mean(net.predict_x0, batch.images)
-        return lambda batch: net.schedule.sample(net.predict_x0, batch.images, generator, temperature)
+        def restore(batch: SliceBatch) -> torch.Tensor:
+            predict_x0 = partial(net.predict_x0, context=batch.context)
+            if sampler == "mean":
+                return net.schedule.posterior_mean(predict_x0, batch.images)
+            return net.schedule.sample(predict_x0, batch.images, generator, temperature)
+
+        return restore
 
     with request.progress.stage("super-resolution", share, 1.0):
-        result = sample_slices(request, slice_model_for, model)
+        result = sample_slices(request, slice_model_for, model, context=net.context)
     result.resolved |= {"sampler": sampler, "adapt_steps": settings.steps if pairs is not None else 0}
     return result

@@ -39,8 +39,10 @@ def sample_slices(
     slice_model_for: Callable[[torch.Generator], SliceModel],
     model: ModelInfo,
     with_measurement: bool = False,
+    context: int = 0,
 ) -> MethodResult:
-    """``slice_model_for(generator)`` gives the slice model of one sample (seeded per sample)."""
+    """``slice_model_for(generator)`` gives the slice model of one sample (seeded per sample);
+    ``context``: neighbouring slices either side that a 2.5D model receives."""
     progress = request.progress
     with progress.stage("B-spline conditioning", 0.0, 0.05):
         normalizer = IntensityNormalizer.fit(request.volume.array)
@@ -61,6 +63,7 @@ def sample_slices(
                 progress,
                 request.device,
                 measurement=measurement if with_measurement else None,
+                context=context,
             )
             statistics.add(estimate if acquisition == "none" else consistency.project(estimate, measurement, acquisition))
     variance = statistics.variance

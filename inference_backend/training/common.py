@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,18 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     return parser
 
 
+def widen_inputs(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` fitted to ``target``'s shapes where a convolution has more input channels there
+    (new inputs appended, e.g. a 2.5D network's neighbouring slices): the new weights are zero,
+    so the widened network starts exactly as the trained one."""
+    widened = dict(state)
+    for name, weights in state.items():
+        wanted = target[name].shape
+        if weights.ndim == 4 and weights.shape != wanted and weights.shape[0] == wanted[0] and weights.shape[2:] == wanted[2:]:
+            widened[name] = torch.cat([weights, weights.new_zeros(wanted[0], wanted[1] - weights.shape[1], *wanted[2:])], dim=1)
+    return widened
+
+
 @dataclass
 class TrainingRecipe:
     """What differs between models: the network, its loss on a batch, validation, the card."""
@@ -167,6 +179,7 @@ class TrainingRecipe:
     with_operator: bool = False  # the loss needs each pair's projection A (consistency losses)
     sources: list | None = None  # the training images ((source, weight) pairs); default: the development data
     make_stream: Callable[[list, int], torch.utils.data.IterableDataset] | None = None  # (sources, seed); default: 2D pairs
+    stream_options: dict[str, Any] = field(default_factory=dict)  # more options of the default stream (a 2.5D network's context)
 
 
 def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -191,8 +204,9 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
         from inference_backend.assets import load_checkpoint
 
         checkpoint, card = load_checkpoint(args.init_from)
-        model.load_state_dict(checkpoint["state_dict"])
-        ema.model.load_state_dict(checkpoint["state_dict"])
+        widened = widen_inputs(checkpoint["state_dict"], model.state_dict())
+        model.load_state_dict(widened)
+        ema.model.load_state_dict(widened)
         step = card.get("training", {}).get("steps", 0)
         history = card.get("training", {}).get("sessions", [])
         run.previous_seconds = 60 * card.get("training", {}).get("wall_time_min", 0.0)
@@ -211,6 +225,7 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
             factors=args.factors,
             hr_only=recipe.hr_only,
             with_operator=recipe.with_operator,
+            **recipe.stream_options,
         )
     loader = torch.utils.data.DataLoader(
         stream, batch_size=args.batch, num_workers=1, worker_init_fn=lambda _: torch.set_num_threads(1), persistent_workers=True

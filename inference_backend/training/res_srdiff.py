@@ -43,11 +43,20 @@ def degradation_description(in_plane_share: float) -> str:
     )
 
 
-def validation_set(data: Path, count: int = 96, patch: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed validation pairs (separate seed, larger patches)."""
-    stream = SlicePairStream(default_sources(data), patch_size=patch, pairs_per_refresh=8, seed=10_000)
+def context_description(context: int, dropout: float) -> str:
+    if not context:
+        return ""
+    return (
+        f" 2.5D: each patch comes with the up-sampled LR patches of the {context} slices either side, degraded with it; "
+        f"in {dropout:.0%} of the pairs they are replaced by the centre's (neighbours unknown, as in scan adaptation)."
+    )
+
+
+def validation_set(data: Path, context: int = 0, count: int = 96, patch: int = 96) -> dict[str, torch.Tensor]:
+    """Fixed validation pairs (separate seed, larger patches; neighbours always given)."""
+    stream = SlicePairStream(default_sources(data), patch_size=patch, pairs_per_refresh=8, seed=10_000, context=context)
     pairs = list(itertools.islice(iter(stream), count))
-    return torch.stack([p["hr"] for p in pairs]), torch.stack([p["conditioning"] for p in pairs])
+    return {key: torch.stack([p[key] for p in pairs]) for key in pairs[0]}
 
 
 def patch_psnr(reference: torch.Tensor, estimate: torch.Tensor) -> float:
@@ -59,28 +68,36 @@ def patch_psnr(reference: torch.Tensor, estimate: torch.Tensor) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = training_parser(__doc__, MODEL_NAME, lr=2e-4)
     parser.add_argument("--last-step-share", type=parse_share, default=0.0, help="fraction of the batch trained at t = T (the rest uniform)")
+    parser.add_argument("--context", type=int, default=0, help="neighbouring LR slices either side given to the network (2.5D); 0: 2D")
+    parser.add_argument("--context-dropout", type=parse_share, default=0.2, help="share of 2.5D pairs trained with the neighbours unknown")
     args = parser.parse_args(argv)
     schedule = ResidualShiftSchedule()
     channels = tuple(int(c) for c in args.channels.split(","))
-    model = ResSRDiffNet(schedule, {"in_channels": 2, "out_channels": 1, "channels": channels, "blocks_per_level": 1})
-    val_hr, val_conditioning = validation_set(args.data) if args.data else (None, None)
+    unet = {"in_channels": 2 + 2 * args.context, "out_channels": 1, "channels": channels, "blocks_per_level": 1}
+    model = ResSRDiffNet(schedule, unet)
+    validation = validation_set(args.data, args.context) if args.data else {}
 
     @torch.no_grad()
     def validate(ema_model: ResSRDiffNet) -> dict[str, float]:
         generator = torch.Generator().manual_seed(0)
-        estimate = torch.cat([ema_model.schedule.sample(ema_model.predict_x0, y, generator) for y in val_conditioning.split(32)])
-        mean = torch.cat([ema_model.schedule.posterior_mean(ema_model.predict_x0, y) for y in val_conditioning.split(32)])
+        hr, conditioning = validation["hr"], validation["conditioning"]
+        contexts = validation["context"].split(32) if "context" in validation else [None] * len(conditioning.split(32))
+        estimate, mean = [], []
+        for y, context in zip(conditioning.split(32), contexts):
+            predict_x0 = partial(ema_model.predict_x0, context=context)
+            estimate.append(ema_model.schedule.sample(predict_x0, y, generator))
+            mean.append(ema_model.schedule.posterior_mean(predict_x0, y))
         return {
-            "val_psnr": round(patch_psnr(val_hr, estimate), 3),
-            "val_psnr_mean": round(patch_psnr(val_hr, mean), 3),
-            "val_psnr_bspline": round(patch_psnr(val_hr, val_conditioning), 3),
+            "val_psnr": round(patch_psnr(hr, torch.cat(estimate)), 3),
+            "val_psnr_mean": round(patch_psnr(hr, torch.cat(mean)), 3),
+            "val_psnr_bspline": round(patch_psnr(hr, conditioning), 3),
         }
 
     card = {
         "method": "res-srdiff",
         "paper": "Res-SRDiff (residual-shifting diffusion, after ResShift)",
         "schedule": asdict(schedule),
-        "data": DATA_DESCRIPTION,
+        "data": DATA_DESCRIPTION + context_description(args.context, args.context_dropout),
         "degradations": degradation_description(args.in_plane_share),
         "loss": "MSE on x0, t uniform over the 4 steps (each session's --last-step-share of the batch at t = T)",
         "validation": {
@@ -89,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     loss = partial(residual_shift_loss, last_step_share=args.last_step_share)
-    return train(TrainingRecipe(MODEL_NAME, model, loss, validate, card), args, argv)
+    stream_options = {"context": args.context, "context_dropout": args.context_dropout}
+    return train(TrainingRecipe(MODEL_NAME, model, loss, validate, card, stream_options=stream_options), args, argv)
 
 
 if __name__ == "__main__":
