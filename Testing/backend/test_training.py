@@ -49,6 +49,10 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, monkeypatch):
     assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "b"), "--init-from", "res-srdiff"]) == 0
     state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
     assert state["step"] > exported["training"]["steps"] and len(state["history"]) == 2
+    assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "c"), "--init-from", "res-srdiff", "--context", "1"]) == 0
+    widened = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)
+    assert widened["model"]["unet.stem.1.weight"].shape[1] == 4 * (2 + 2)  # x_t, y and one slice either side
+    assert np.isfinite(widened["metrics"]["val_psnr_mean"])
 
 
 def test_a_widened_network_starts_exactly_as_the_one_it_comes_from():

@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, default=0, help="neighbouring LR slices either side given to the network (2.5D); 0: 2D")
     parser.add_argument("--context-dropout", type=parse_share, default=0.2, help="share of 2.5D pairs trained with the neighbours unknown")
     args = parser.parse_args(argv)
+    if args.context < 0:
+        parser.error("--context: a number of slices, 0 or more")
     schedule = ResidualShiftSchedule()
     channels = tuple(int(c) for c in args.channels.split(","))
     unet = {"in_channels": 2 + 2 * args.context, "out_channels": 1, "channels": channels, "blocks_per_level": 1}
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     def validate(ema_model: ResSRDiffNet) -> dict[str, float]:
         generator = torch.Generator().manual_seed(0)
         hr, conditioning = validation["hr"], validation["conditioning"]
-        contexts = validation["context"].split(32) if "context" in validation else [None] * len(conditioning.split(32))
+        contexts = validation["context"].split(32) if "context" in validation else itertools.repeat(None)
         estimate, mean = [], []
         for y, context in zip(conditioning.split(32), contexts):
             predict_x0 = partial(ema_model.predict_x0, context=context)
