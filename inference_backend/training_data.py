@@ -179,23 +179,23 @@ class SlicePairStream(torch.utils.data.IterableDataset):
         """A patch pair from a slice of ``volume`` (or from ``volume`` itself when it is a 2D image)."""
         k = self.context
         if volume.ndim == 2:
-            stack = np.repeat(volume[None], 2 * k + 1, axis=0)  # a lone image: no neighbours
+            stack, centre = volume[None], 0  # a lone image: its neighbours are unknown
         else:
             axis = int(rng.integers(3))
             index = int(rng.integers(volume.shape[axis] // 5, volume.shape[axis] * 4 // 5))
             neighbours = np.clip(np.arange(index - k, index + k + 1), 0, volume.shape[axis] - 1)
-            stack = np.moveaxis(np.take(volume, neighbours, axis=axis), axis, 0)
+            stack, centre = np.moveaxis(np.take(volume, neighbours, axis=axis), axis, 0), k
         if rng.uniform() < 0.5:
             stack = stack.swapaxes(1, 2)  # either in-plane axis of the volume may be the coarse one
         if self.hr_only:
-            hr = random_window(stack[k], self.patch_size, rng).astype(np.float32)
+            hr = random_window(stack[centre], self.patch_size, rng).astype(np.float32)
             return {"hr": torch.from_numpy(np.ascontiguousarray(hr))[None]}
         degradation = draw_degradation(rng, self.factors, self.in_plane_share)
         hr, conditioning = (torch.from_numpy(a) for a in degraded_patch(stack, degradation, self.patch_size, rng))
-        pair = {"hr": hr[k : k + 1].contiguous(), "conditioning": conditioning[k : k + 1].contiguous()}
+        pair = {"hr": hr[centre : centre + 1].contiguous(), "conditioning": conditioning[centre : centre + 1].contiguous()}
         if k > 0:
-            dropped = rng.uniform() < self.context_dropout
-            pair["context"] = pair["conditioning"].repeat(2 * k, 1, 1) if dropped else torch.cat([conditioning[:k], conditioning[k + 1 :]])
+            known = len(stack) > 1 and rng.uniform() >= self.context_dropout
+            pair["context"] = torch.cat([conditioning[:centre], conditioning[centre + 1 :]]) if known else pair["conditioning"].repeat(2 * k, 1, 1)
         if self.with_operator:
             # A restricted to the patch (rows: first axis, columns: second): exact away from the
             # patch border, where the margin's contribution is left out
