@@ -1,17 +1,22 @@
 """MRISuperResolution: diffusion-based MRI super-resolution in 3D Slicer.
 
-This file stays thin (module, parameter node, widget, logic, test); the work is done by
-``MRISuperResolutionLib`` and the bundled ``inference_backend``. Neither torch nor the backend
-is imported when Slicer loads the module.
+This file stays thin (module, parameter node, widget, logic, self-test); the work is done by
+``MRISuperResolutionLib`` and the bundled ``inference_backend``. Loading the module imports
+neither torch nor numpy: only the backend's method registry, which is plain Python.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional, Union
 
 import qt
 import slicer
 import vtk
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -19,11 +24,17 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
-from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 
+from MRISuperResolutionLib.backend import ensure_importable
 from MRISuperResolutionLib.logic import SuperResolutionLogic
 
-GPU_MEMORY_WARNING_GB = 4.0
+ensure_importable()
+from inference_backend.registry import LESION_FILLS, METHODS  # noqa: E402 - plain Python, no torch
+
+DOCUMENTATION_URL = "https://github.com/mrisr/SlicerMRISuperResolution#readme"
+RUNNER_CHOICES = ["subprocess", "in-process"]
+TARGET_MODES = ["spacing", "scale"]
+TARGET_LABELS = {"spacing": "Voxel size (mm):", "scale": "Scale factor:"}
 
 
 class MRISuperResolution(ScriptedLoadableModule):
@@ -36,7 +47,10 @@ class MRISuperResolution(ScriptedLoadableModule):
         self.parent.helpText = (
             "Super-resolve an MRI volume (thick slices or a coarse in-plane matrix) with diffusion models "
             "(Res-SRDiff, SRMRI, MSP-SR, InverseSR) or classical interpolation. Stochastic methods also give a "
-            "per-voxel variance map; a lesion mask gives a lesion-filled volume."
+            "per-voxel variance map; a lesion mask gives a lesion-filled volume.<br><br>"
+            "<b>For research use only.</b> Not a medical device: not for diagnosis or treatment decisions. A learned "
+            "method fills in detail the scan did not measure; check every result against the input."
+            f'<br><br>See the <a href="{DOCUMENTATION_URL}">documentation</a>.'
         )
         self.parent.acknowledgementText = (
             "Methods after Res-SRDiff, SRMRI, MSP-SR and InverseSR; models trained by this project on the MNI152 "
@@ -46,21 +60,24 @@ class MRISuperResolution(ScriptedLoadableModule):
 
 @parameterNodeWrapper
 class MRISuperResolutionParameterNode:
+    """The panel's state, saved with the scene. ``model`` and ``device`` are not bound to a
+    widget: their lists depend on the installed models and on the job's Python."""
+
     inputVolume: vtkMRMLScalarVolumeNode
-    method: str = "interpolation"
-    targetMode: str = "scale"  # "scale" (factor per axis) or "spacing" (mm)
-    targetX: float = 1.0
-    targetY: float = 1.0
-    targetZ: float = 4.0
-    samples: int = 1
-    lesionMask: Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode, None]
-    lesionFill: str = "neighbourhood"
-    model: str = ""  # the method's model; "" = its default (bundled) one
+    method: Annotated[str, Choice(list(METHODS))] = "interpolation"
+    targetMode: Annotated[str, Choice(TARGET_MODES)] = "spacing"
+    targetX: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
+    targetY: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
+    targetZ: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
+    samples: Annotated[int, WithinRange(1, 64)] = 1
+    lesionMask: Optional[Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]]
+    lesionFill: Annotated[str, Choice(list(LESION_FILLS))] = "neighbourhood"
+    model: str = ""  # "" = the method's bundled model
     device: str = "auto"
-    runner: str = "in-process"
-    pythonExecutable: str = ""
-    seed: int = 0
-    outputVolume: Optional[vtkMRMLScalarVolumeNode]
+    runner: Annotated[str, Choice(RUNNER_CHOICES)] = "subprocess"
+    pythonExecutable: Path = Path(sys.executable)  # Slicer's own Python (PythonSlicer) unless changed
+    seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
+    outputVolume: Optional[vtkMRMLScalarVolumeNode]  # None = create a new volume (never overwrite)
     outputVariance: Optional[vtkMRMLScalarVolumeNode]
     outputLesionFilled: Optional[vtkMRMLScalarVolumeNode]
 
@@ -72,7 +89,12 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._inputGeometry = None  # (node ID, spacing, dimensions) the target was last set for
+        self._observedInput = None
+        self._lastTargetMode = None
+        self._targetError = None
         self.job = None
+        self.lastResult = {}  # role -> node of the last finished job, and "input"
         self.timer = qt.QTimer()
         self.timer.setInterval(150)
         self.timer.connect("timeout()", self.onPollJob)
@@ -84,36 +106,37 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = MRISuperResolutionLogic()
-        for name, spec in self.logic.methods().items():
-            self.ui.methodComboBox.addItem(name)
-            self.ui.methodComboBox.setItemData(self.ui.methodComboBox.count - 1, spec.summary, qt.Qt.ToolTipRole)
-        self.ui.methodComboBox.connect("currentTextChanged(QString)", self.updateMethodDescription)
+        self.ui.progressBar.hide()
+        self.ui.devicesLabel.hide()  # until GPUs are detected
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChosen)
+        self.ui.deviceComboBox.connect("currentIndexChanged(int)", self.onDeviceChosen)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.detectDevicesButton.connect("clicked(bool)", self.onDetectDevices)
+        self.ui.compareInputCheckBox.connect("toggled(bool)", self.onCompareInput)
         self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
         self.ui.openModelsFolderButton.connect("clicked(bool)", self.onOpenModelsFolder)
-        self.ui.installDependenciesButton.connect("clicked(bool)", lambda: self.ensureDependencies(force=True))
+        self.ui.installDependenciesButton.connect("clicked(bool)", lambda: self.ensureDependencies(confirmWhenReady=True))
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.refreshModels()
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        self.cancelJob()
         self.removeObservers()
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyState)
+        self.setParameterNode(None)
+        self.observeInput(None)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self.cancelJob()  # its input is going away: stop it, add nothing
         self.setParameterNode(None)
+        self.observeInput(None)
+        self.lastResult = {}
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -123,33 +146,106 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.inputVolume:
             firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolume:
+            if firstVolume and not firstVolume.IsA("vtkMRMLLabelMapVolumeNode"):
                 self._parameterNode.inputVolume = firstVolume
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyState)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
+            self._inputGeometry = self.inputGeometry()
+            self._lastTargetMode = self._parameterNode.targetMode
+            if not self._parameterNode.pythonExecutable.is_file():  # a scene saved on another computer
+                self._parameterNode.pythonExecutable = Path(sys.executable)
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateApplyState)
-            self.updateApplyState()
-            self.updateMethodDescription(self._parameterNode.method)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            self.fillMethodTooltips()
+            self.fillDeviceChoices(self.logic.lastDetectedDevices)
+            self.onParameterNodeModified()
 
-    def updateApplyState(self, caller=None, event=None) -> None:
+    # --- keeping the panel in step with the parameters -----------------------------------
+
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        self.observeInput(p.inputVolume)
+        geometry = self.inputGeometry()
+        if geometry != self._inputGeometry or p.targetMode != self._lastTargetMode:
+            newInput, self._inputGeometry, self._lastTargetMode = geometry != self._inputGeometry, geometry, p.targetMode
+            if p.inputVolume:
+                self.setTarget(self.logic.defaultTarget(p.inputVolume, p.targetMode) if newInput else self.convertedTarget())
+                return  # the change runs this handler again
+        spec = METHODS.get(p.method)
+        self.updateMethodDescription(p.method)
+        self.ui.samplesSpinBox.enabled = bool(spec and spec.stochastic)
+        self.ui.pythonPathLineEdit.enabled = p.runner == "subprocess"
+        self.ui.targetLabel.text = TARGET_LABELS[p.targetMode]
+        self.ui.lesionFillComboBox.enabled = p.lesionMask is not None
+        self.updateTargetSummary()
+        self.updateApplyState()
+
+    def inputGeometry(self):
+        node = self._parameterNode.inputVolume if self._parameterNode else None
+        if node is None:
+            return None
+        image = node.GetImageData()
+        return node.GetID(), tuple(node.GetSpacing()), image.GetDimensions() if image else None
+
+    def observeInput(self, node) -> None:
+        """Follow the input's geometry: a volume still loading, or resampled, changes the target."""
+        if node is self._observedInput:
+            return
+        if self._observedInput is not None:
+            self.removeObserver(self._observedInput, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            self.removeObserver(self._observedInput, slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent, self.onParameterNodeModified)
+        self._observedInput = node
+        if node is not None:
+            self.addObserver(node, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            self.addObserver(node, slicer.vtkMRMLVolumeNode.ImageDataModifiedEvent, self.onParameterNodeModified)
+
+    def setTarget(self, target) -> None:
+        with slicer.util.NodeModify(self._parameterNode.parameterNode):
+            self._parameterNode.targetX, self._parameterNode.targetY, self._parameterNode.targetZ = target
+
+    def convertedTarget(self) -> tuple:
+        """The target just given in the other mode (spacing <-> scale), in the current one."""
+        p = self._parameterNode
+        spacing = p.inputVolume.GetSpacing()
+        values = (p.targetX, p.targetY, p.targetZ)
+        return tuple(round(s / v, 2) for s, v in zip(spacing, values))
+
+    def target(self) -> dict:
+        p = self._parameterNode
+        return {p.targetMode: (p.targetX, p.targetY, p.targetZ)}
+
+    def updateTargetSummary(self) -> None:
+        p = self._parameterNode
+        self._targetError = None
+        if not p.inputVolume:
+            self.ui.resolutionLabel.text = ""
+            return
+        summary, self._targetError = self.logic.describeTarget(p.inputVolume, **self.target())
+        self.ui.resolutionLabel.text = summary if self._targetError is None else f'<span style="color:#c00">{self._targetError}</span>'
+
+    def updateApplyState(self) -> None:
         if self.job is not None:
             return
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume)
-        self.ui.applyButton.enabled = ready
+        p = self._parameterNode
+        problem = None
+        if not (p and p.inputVolume):
+            problem = "Select an input volume"
+        elif getattr(self, "_targetError", None):
+            problem = self._targetError
+        self.ui.applyButton.enabled = problem is None
         self.ui.applyButton.text = "Apply"
-        self.ui.applyButton.toolTip = "Super-resolve the input volume" if ready else "Select an input volume"
-        stochastic = self._parameterNode and self.logic.methods().get(self._parameterNode.method)
-        self.ui.samplesSpinBox.enabled = bool(stochastic and stochastic.stochastic)
-        self.ui.pythonPathLineEdit.enabled = bool(self._parameterNode and self._parameterNode.runner == "subprocess")
+        self.ui.applyButton.toolTip = problem or "Super-resolve the input volume; its results are added as new volumes"
 
     def updateMethodDescription(self, name: str) -> None:
-        spec = self.logic.methods().get(name)
+        spec = METHODS.get(name)
         if spec is None:
             return
         self.fillModelChoices(name)
@@ -157,36 +253,62 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         time = f"<br><i>Expected time: {spec.expected_time}</i>" if spec.expected_time else ""
         self.ui.methodDescriptionLabel.text = f"{spec.summary}{status}{time}"
 
+    def fillMethodTooltips(self) -> None:
+        for index in range(self.ui.methodComboBox.count):
+            spec = METHODS.get(self.ui.methodComboBox.itemText(index))
+            if spec is not None:
+                self.ui.methodComboBox.setItemData(index, spec.summary, qt.Qt.ToolTipRole)
+
     def fillModelChoices(self, method: str) -> None:
-        """The models a method can use: its bundled one first, then fine-tuned or imported ones."""
+        """The method's bundled model first, then models fine-tuned or imported for it."""
+        p = self._parameterNode
+        models = self.logic.modelsFor(method)
         wasBlocked = self.ui.modelComboBox.blockSignals(True)
         self.ui.modelComboBox.clear()
-        self.ui.modelComboBox.addItem("")  # the method's default model
-        models = self.logic.modelsFor(method)
-        for name in models:
-            self.ui.modelComboBox.addItem(name)
+        self.ui.modelComboBox.addItem("bundled" if METHODS[method].weights else "none needed", "")
+        for name, source in models:
+            self.ui.modelComboBox.addItem(f"{name} ({source})", name)
+        chosen = self.ui.modelComboBox.findData(p.model) if p.model else 0
+        self.ui.modelComboBox.currentIndex = max(chosen, 0)
         self.ui.modelComboBox.blockSignals(wasBlocked)
-        self.ui.modelComboBox.enabled = bool(models)
-        if self._parameterNode and self._parameterNode.model not in models:
-            self._parameterNode.model = ""
+        self.ui.modelComboBox.enabled = len(models) > 1
+        if chosen < 0:
+            p.model = ""
+
+    def onModelChosen(self, index: int) -> None:
+        if self._parameterNode is not None:
+            self._parameterNode.model = self.ui.modelComboBox.itemData(index) or ""
+
+    def fillDeviceChoices(self, devices) -> None:
+        wasBlocked = self.ui.deviceComboBox.blockSignals(True)
+        self.ui.deviceComboBox.clear()
+        for deviceId, text in [("auto", "auto"), ("cpu", "CPU")] + [(d["id"], f"{d['id']}: {d['name']}") for d in devices if d["id"] != "cpu"]:
+            self.ui.deviceComboBox.addItem(text, deviceId)
+        current = self._parameterNode.device if self._parameterNode else "auto"
+        if self.ui.deviceComboBox.findData(current) < 0:
+            self.ui.deviceComboBox.addItem(current, current)  # a device saved with the scene, not detected yet
+        self.ui.deviceComboBox.currentIndex = self.ui.deviceComboBox.findData(current)
+        self.ui.deviceComboBox.blockSignals(wasBlocked)
+
+    def onDeviceChosen(self, index: int) -> None:
+        if self._parameterNode is not None:
+            self._parameterNode.device = self.ui.deviceComboBox.itemData(index) or "auto"
 
     # --- running -------------------------------------------------------------------------
 
     def onApplyButton(self) -> None:
         if self.job is not None:
-            self.job.cancel()
+            self.cancelJob(wait=False)
             self.ui.statusLabel.text = "Cancelling..."
             return
         p = self._parameterNode
-        if p.runner == "in-process" and not self.ensureDependencies():
+        python = self.logic.pythonFor(p.runner, p.pythonExecutable)
+        if python is None and not self.ensureDependencies():
             return
-        target = (p.targetX, p.targetY, p.targetZ)
         try:
             self.job = self.logic.process(
                 p.inputVolume,
                 method=p.method,
-                scale=target if p.targetMode == "scale" else None,
-                spacing=target if p.targetMode == "spacing" else None,
                 samples=p.samples,
                 lesionMask=p.lesionMask,
                 lesionFill=p.lesionFill,
@@ -194,21 +316,35 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
                 device=p.device,
                 seed=p.seed,
                 runner=p.runner,
-                pythonExecutable=p.pythonExecutable or None,
+                pythonExecutable=python,
                 waitForCompletion=False,
                 outputNodes={"sr": p.outputVolume, "variance": p.outputVariance, "lesion_filled": p.outputLesionFilled},
+                **self.target(),
             )
-        except Exception as error:  # noqa: BLE001 - input errors: one dialog, no traceback
-            slicer.util.errorDisplay(str(error), windowTitle="MRI Super-Resolution")
+        except Exception as error:  # noqa: BLE001 - every failure: one dialog, the details in the log
+            self.showError(error)
             return
         self.ui.applyButton.text = "Cancel"
         self.ui.applyButton.toolTip = "Stop the job; nothing is added to the scene"
         self.ui.progressBar.value = 0
         self.ui.progressBar.show()
+        self.ui.statusLabel.text = "Starting..."
         self.timer.start()
+
+    def cancelJob(self, wait: bool = True) -> None:
+        """Stop the running job (if any); with ``wait``, until it has ended and added nothing."""
+        if self.job is None:
+            return
+        self.job.cancel()
+        if wait:
+            self.job.wait(timeout=30)
+            self.onPollJob()
 
     def onPollJob(self) -> None:
         job = self.job
+        if job is None:
+            self.timer.stop()
+            return
         fraction, stage, message = job.progress
         self.ui.progressBar.value = int(round(fraction * 100))
         left = job.seconds_left()
@@ -218,67 +354,75 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             return
         self.timer.stop()
         self.job = None
+        self.ui.progressBar.hide()
         self.updateApplyState()
         if job.state == "finished":
-            p = self._parameterNode
-            p.outputVolume = job.outputNodes.get("sr")
-            p.outputVariance = job.outputNodes.get("variance")
-            p.outputLesionFilled = job.outputNodes.get("lesion_filled")
-            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s"
-            self.ui.progressBar.value = 100
+            self.lastResult = dict(job.outputNodes, input=job.input_node)
+            self.ui.compareInputCheckBox.checked = False
+            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s: {', '.join(n.GetName() for n in job.outputNodes.values())}"
         elif job.state == "cancelled":
             self.ui.statusLabel.text = "Cancelled: nothing was added to the scene"
         else:
-            self.ui.statusLabel.text = "Failed"
-            slicer.util.errorDisplay(job.error, windowTitle="MRI Super-Resolution")
+            self.ui.statusLabel.text = "Failed: nothing was added to the scene"
+            if job.details:
+                logging.error(job.details)
+            slicer.util.errorDisplay(job.error, windowTitle="MRI Super-Resolution", detailedText=job.details or "")
+
+    def showError(self, error: Exception) -> None:
+        """One dialog; input errors as they are, anything else with its traceback (also logged)."""
+        ensure_importable()
+        from inference_backend.errors import MRISRError
+
+        if isinstance(error, MRISRError):
+            slicer.util.errorDisplay(str(error), windowTitle="MRI Super-Resolution")
+            return
+        logging.exception("MRI Super-Resolution: internal error")
+        slicer.util.errorDisplay(
+            f"Internal error: {error}", windowTitle="MRI Super-Resolution", detailedText=traceback.format_exc()
+        )
+
+    def onCompareInput(self, showInput: bool) -> None:
+        if "sr" in self.lastResult:
+            self.logic.showComparison(self.lastResult, showInput)
 
     # --- devices, dependencies, models ---------------------------------------------------
 
     def onDetectDevices(self) -> None:
-        if not self.ensureDependencies():
+        p = self._parameterNode
+        python = self.logic.pythonFor(p.runner, p.pythonExecutable)
+        if python is None and not self.ensureDependencies():
             return
-        from inference_backend.devices import list_devices
+        try:
+            with slicer.util.tryWithErrorDisplay("Could not ask the job's Python for its devices", waitCursor=True):
+                devices = self.logic.detectDevices(python)
+        except Exception:  # noqa: BLE001 - shown by tryWithErrorDisplay
+            logging.exception("MRI Super-Resolution: device detection failed")
+            return
+        self.fillDeviceChoices(devices)
+        self.ui.devicesLabel.text = self.logic.describeDevices(devices)
+        self.ui.devicesLabel.show()
 
-        with slicer.util.tryWithErrorDisplay("Could not query the devices", waitCursor=True):
-            devices = list_devices()
-            self.ui.deviceComboBox.clear()
-            self.ui.deviceComboBox.addItem("auto")
-            lines = []
-            for device in devices:
-                self.ui.deviceComboBox.addItem(device.id)
-                memory = f", {device.free_memory_gb:.1f} of {device.total_memory_gb:.1f} GB free" if device.total_memory_gb else ""
-                lines.append(f"{device.id}: {device.name}{memory}")
-                if device.free_memory_gb is not None and device.free_memory_gb < GPU_MEMORY_WARNING_GB:
-                    lines[-1] += " - <b>low memory: prefer fewer samples or the CPU</b>"
-            if len(devices) == 1:
-                lines.append("No CUDA GPU is visible to PyTorch here (see README: GPU not detected).")
-            self.ui.devicesLabel.text = "<br>".join(lines)
-
-    def ensureDependencies(self, force: bool = False) -> bool:
+    def ensureDependencies(self, confirmWhenReady: bool = False) -> bool:
+        """Slicer's Python has what the backend needs (asking before installing anything)."""
         from MRISuperResolutionLib import dependencies
 
-        missing = dependencies.missing_packages()
-        if not missing:
-            if force:
-                slicer.util.infoDisplay("All required Python packages are installed.")
-            return True
-        if not slicer.util.confirmOkCancelDisplay(
-            "The in-process runner needs these Python packages in Slicer:\n\n  " + "\n  ".join(missing)
-            + "\n\nInstall them now? (Slicer's own numpy, SimpleITK and VTK are left unchanged.)",
-            windowTitle="MRI Super-Resolution",
-        ):
+        try:
+            installed = dependencies.ensure(self.resourcePath("requirements.txt"))
+        except dependencies.Declined:
             return False
-        with slicer.util.tryWithErrorDisplay("Installing the packages failed (offline? see README)", waitCursor=True):
-            if dependencies.install(missing):
-                if slicer.util.confirmOkCancelDisplay("Slicer must restart to use the new packages. Restart now?"):
-                    slicer.util.restart()
-                return False
-            return not dependencies.missing_packages()
-        return False
+        except Exception as error:  # noqa: BLE001 - offline, pip failure: one dialog
+            logging.exception("MRI Super-Resolution: installing the Python packages failed")
+            slicer.util.errorDisplay(
+                f"Installing the Python packages failed: {error}\n\nOffline? See the README's troubleshooting.",
+                windowTitle="MRI Super-Resolution",
+                detailedText=traceback.format_exc(),
+            )
+            return False
+        if confirmWhenReady and not installed:
+            slicer.util.infoDisplay("All required Python packages are installed.", windowTitle="MRI Super-Resolution")
+        return True
 
     def refreshModels(self) -> None:
-        from MRISuperResolutionLib.backend import ensure_importable
-
         ensure_importable()
         from inference_backend.assets import list_models
 
@@ -297,14 +441,21 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         path = qt.QFileDialog.getOpenFileName(None, "Import a model (.pt with its .json card beside it)", "", "Models (*.pt)")
         if not path:
             return
+        ensure_importable()
         from inference_backend.assets import import_model
 
-        with slicer.util.tryWithErrorDisplay("The model could not be imported"):
+        try:
             name = import_model(path)
-            self.refreshModels()
-            slicer.util.infoDisplay(f"Model '{name}' imported; select it with the method option 'model'.")
+        except Exception as error:  # noqa: BLE001 - one dialog
+            self.showError(error)
+            return
+        self.refreshModels()
+        if self._parameterNode:
+            self.fillModelChoices(self._parameterNode.method)
+        slicer.util.infoDisplay(f"Model '{name}' imported: choose it in the Model list.", windowTitle="MRI Super-Resolution")
 
     def onOpenModelsFolder(self) -> None:
+        ensure_importable()
         from inference_backend.assets import user_models_dir
 
         folder = user_models_dir()
@@ -324,69 +475,108 @@ class MRISuperResolutionLogic(ScriptedLoadableModuleLogic, SuperResolutionLogic)
 
 
 class MRISuperResolutionTest(ScriptedLoadableModuleTest):
-    """Runs the Logic inside Slicer on a down-sampled MRHead: interpolation always, the learned
-    method when its weights are installed; checks geometry and values."""
+    """The panel end to end on a thick-slice MRHead (select, Apply, wait, check the new
+    nodes), and the Logic's geometry with the learned method when its packages are present."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_interpolation_restores_the_grid()
+        self.test_apply_from_the_panel()
+        self.setUp()
         self.test_learned_method_when_present()
 
     def thickSliceVolume(self):
+        """MRHead averaged over 3 slices: a thick-slice scan whose thin truth is known."""
         import numpy as np
         import SampleData
 
         head = SampleData.downloadSample("MRHead")
         array = slicer.util.arrayFromVolume(head).astype(np.float32)  # K, J, I
         thick = array[: array.shape[0] // 3 * 3].reshape(-1, 3, *array.shape[1:]).mean(axis=1)
-        node = slicer.modules.volumes.logic().CloneVolume(slicer.mrmlScene, head, "MRHead thick")
+        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "MRHead thick")
+        matrix = vtk.vtkMatrix4x4()
+        head.GetIJKToRASMatrix(matrix)
+        node.SetIJKToRASMatrix(matrix)
         slicer.util.updateVolumeFromArray(node, thick)
         spacing = list(head.GetSpacing())
         spacing[2] *= 3
         node.SetSpacing(spacing)
         origin = np.array(head.GetOrigin())
-        matrix = vtk.vtkMatrix4x4()
         head.GetIJKToRASDirectionMatrix(matrix)
         kAxis = np.array([matrix.GetElement(r, 2) for r in range(3)])
         node.SetOrigin(*(origin + kAxis * head.GetSpacing()[2]))  # centre of the first 3 thin slices
+        node.CreateDefaultDisplayNodes()
         return head, node
 
-    def test_interpolation_restores_the_grid(self):
+    def cropped(self, node, size: int):
+        """The central ``size`` x ``size`` columns of ``node`` (all slices), on the same grid."""
+        import numpy as np
+
+        array = slicer.util.arrayFromVolume(node)  # K, J, I
+        j0, i0 = (array.shape[1] - size) // 2, (array.shape[2] - size) // 2
+        crop = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", node.GetName() + " crop")
+        matrix = vtk.vtkMatrix4x4()
+        node.GetIJKToRASMatrix(matrix)
+        corner = matrix.MultiplyPoint((i0, j0, 0, 1))
+        crop.SetIJKToRASMatrix(matrix)
+        crop.SetOrigin(*corner[:3])
+        slicer.util.updateVolumeFromArray(crop, np.ascontiguousarray(array[:, j0 : j0 + size, i0 : i0 + size]))
+        return crop
+
+    def waitForJob(self, widget, timeoutSeconds: float = 300) -> None:
+        import time
+
+        deadline = time.monotonic() + timeoutSeconds
+        while widget.job is not None and time.monotonic() < deadline:
+            slicer.app.processEvents()
+            time.sleep(0.05)
+        self.assertIsNone(widget.job, "the job did not end in time")
+
+    def test_apply_from_the_panel(self):
         import numpy as np
 
         head, thick = self.thickSliceVolume()
-        logic = MRISuperResolutionLogic()
-        job = logic.process(thick, method="interpolation", scale=(1, 1, 3))
-        self.assertEqual(job.state, "finished", job.error)
-        result = job.outputNodes["sr"]
-        self.assertEqual(result.GetName(), "MRHead thick SR")
+        widget = slicer.util.getModuleWidget("MRISuperResolution")
+        parameters = widget._parameterNode
+        parameters.inputVolume = thick
+        finest = round(min(thick.GetSpacing()), 2)
+        self.assertEqual((parameters.targetX, parameters.targetY, parameters.targetZ), (finest,) * 3)  # the default
+        parameters.method = "interpolation"
+        parameters.targetMode = "spacing"
+        parameters.targetX, parameters.targetY, parameters.targetZ = head.GetSpacing()  # the thin truth's grid
+        self.assertTrue(widget.ui.applyButton.enabled, widget.ui.applyButton.toolTip)
+        widget.ui.applyButton.click()
+        self.assertEqual(widget.ui.applyButton.text, "Cancel")
+        self.waitForJob(widget)
+        self.assertEqual(widget.ui.applyButton.text, "Apply")
+        result = slicer.util.getNode("MRHead thick SR")
+        self.assertIsNone(parameters.outputVolume)  # the next Apply makes new nodes again
         count = thick.GetImageData().GetDimensions()[2] * 3
         self.assertEqual(result.GetImageData().GetDimensions()[2], count)
         np.testing.assert_allclose(result.GetOrigin(), head.GetOrigin(), atol=1e-3)
-        np.testing.assert_allclose(result.GetSpacing(), head.GetSpacing(), atol=1e-4)
+        np.testing.assert_allclose(result.GetSpacing(), head.GetSpacing(), atol=0.01)
         reference = slicer.util.arrayFromVolume(head)[:count].astype(float)
         restored = slicer.util.arrayFromVolume(result)
         aligned = np.abs(restored[1:-1] - reference[1:-1]).mean()
         shifted = np.abs(restored[1:-1] - reference[2:]).mean()  # one thin slice off: what a geometry slip gives
         self.assertLess(aligned, 0.8 * shifted)
-        self.delayDisplay("Interpolation test passed")
+        composite = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSliceCompositeNode")
+        self.assertEqual(composite.GetBackgroundVolumeID(), result.GetID())
+        self.delayDisplay("Apply from the panel: passed")
 
     def test_learned_method_when_present(self):
         logic = MRISuperResolutionLogic()
-        spec = logic.methods()["res-srdiff"]
-        if not spec.assets_present():
-            self.delayDisplay("res-srdiff weights not installed: skipped")
-            return
+        spec = METHODS["res-srdiff"]
         from MRISuperResolutionLib import dependencies
 
-        if dependencies.missing_packages():
-            self.delayDisplay("PyTorch / MONAI not installed in Slicer: skipped")
+        if not spec.assets_present() or dependencies.missing():
+            self.delayDisplay("res-srdiff weights or PyTorch not installed: skipped")
             return
         _, thick = self.thickSliceVolume()
-        job = logic.process(thick, method="res-srdiff", scale=(1, 1, 3), samples=2, device="cpu")
+        slab = self.cropped(thick, 48)  # a minute's work on a CPU, not ten
+        job = logic.process(slab, method="res-srdiff", scale=(1, 1, 3), samples=2, device="cpu", methodOptions={"adapt_steps": 0})
         self.assertEqual(job.state, "finished", job.error)
         self.assertIn("variance", job.outputNodes)
-        self.delayDisplay("Res-SRDiff test passed")
+        self.delayDisplay("Res-SRDiff: passed")

@@ -2,19 +2,33 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from inference_backend.errors import InputError, ResourceError
+
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """A device users can pick: ``cpu`` or ``cuda:i`` with its name and memory."""
+    """A device users can pick: ``cpu``, ``cuda:i`` (with its name and memory) or ``mps``."""
 
     id: str
     name: str
     total_memory_gb: float | None = None
     free_memory_gb: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mps_available() -> bool:
+    """Apple's Metal GPU (Apple silicon Macs), as PyTorch sees it."""
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
 
 
 def list_devices() -> list[DeviceInfo]:
@@ -27,20 +41,27 @@ def list_devices() -> list[DeviceInfo]:
             devices.append(
                 DeviceInfo(f"cuda:{index}", torch.cuda.get_device_name(index), total / 2**30, free / 2**30)
             )
+    if mps_available():
+        devices.append(DeviceInfo("mps", "Apple GPU (Metal)"))
     return devices
 
 
 def resolve_device(requested: str) -> str:
-    """``auto`` -> ``cuda:0`` when PyTorch sees a GPU, else ``cpu``; ``cuda[:i]`` must exist."""
+    """``auto`` -> ``cuda:0`` when PyTorch sees a GPU, else ``cpu`` (an Apple GPU only when asked
+    for by name: the methods are measured on CUDA and CPU); ``cuda[:i]`` and ``mps`` must exist."""
     requested = requested.strip().lower()
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", requested):
-        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got {requested!r}")
+    if not re.fullmatch(DEVICE_PATTERN, requested):
+        raise InputError(f"--device must be auto, cpu, cuda, cuda:N or mps; got {requested!r}")
     if requested == "cpu":
         return "cpu"
     import torch
 
     if requested == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if requested == "mps":
+        if not mps_available():
+            raise ResourceError(f"mps was requested but PyTorch {torch.__version__} sees no Apple GPU; use --device cpu")
+        return "mps"
     if not torch.cuda.is_available():
         build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
         raise ResourceError(

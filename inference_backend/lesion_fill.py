@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference_backend.registry import LESION_FILLS
 from inference_backend.resampling import resample
 from inference_backend.volume import Grid, Volume
 
@@ -96,7 +97,7 @@ def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps:
     return filled
 
 
-FILLS = {"neighbourhood": fill_neighbourhood, "nawm-mean": fill_nawm_mean, "inverse-sr": fill_inverse_sr}
+FILLS = dict(zip(LESION_FILLS, (fill_neighbourhood, fill_nawm_mean, fill_inverse_sr)))
 
 
 def dilate_mask(mask: np.ndarray, grid: Grid, millimetres: float) -> np.ndarray:

@@ -84,6 +84,7 @@ class MethodSpec:
 
 
 INTERPOLATION_KINDS = ("linear", "bspline", "lanczos", "zero-fill")
+LESION_FILLS = ("neighbourhood", "nawm-mean", "inverse-sr")  # inference_backend.lesion_fill.FILLS
 
 
 # inference_backend.degradation.AXIS_OPERATORS (not imported here: it needs torch)

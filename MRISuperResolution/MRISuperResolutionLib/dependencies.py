@@ -1,68 +1,93 @@
-"""Python packages the in-process runner needs inside Slicer, and their installation.
+"""The Python packages the backend needs in Slicer's Python, installed the Slicer way.
 
-Slicer's own numpy, SimpleITK and vtk are never replaced: every install is constrained to
-the versions already loaded. PyTorch comes through the PyTorch extension's utilities when
-that extension is installed (it picks the CUDA build matching the driver), else pinned from
-PyPI. Nothing is installed without the user's confirmation.
+PyTorch comes from the PyTorch extension (``PyTorchUtils``: it picks the build that matches
+the GPU driver), at the version the backend needs; the rest from ``Resources/requirements.txt``
+(``>=`` ranges) through ``slicer.packaging.pip_ensure``, which checks installed versions, not
+just imports, and asks before installing. PyTorch, numpy, SimpleITK and VTK are pinned to the
+versions already present while the others install: Slicer's own (and the chosen PyTorch build)
+are never replaced.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
+import importlib.metadata
 import tempfile
 from pathlib import Path
 
-TORCH_REQUIREMENT = "torch==2.13.0"
-# import name -> pinned requirement (the same pins as the backend's pyproject.toml)
-REQUIREMENTS = {
-    "monai": "monai==1.6.1",
-    "einops": "einops==0.8.2",
-    "pywt": "PyWavelets==1.9.0",
-    "skimage": "scikit-image==0.26.0",
-    "nibabel": "nibabel==5.4.2",
-    "scipy": "scipy==1.17.1",
-    "tqdm": "tqdm==4.70.1",
-}
-PROTECTED = ("numpy", "SimpleITK", "vtk")  # Slicer's own: never upgraded or replaced
+TORCH_REQUIREMENT = "torch>=2.8"  # MONAI 1.6 needs it
+PROTECTED = ("torch", "numpy", "SimpleITK", "vtk")
+TORCH_DOWNLOAD = "about 200 MB for the CPU build, 2-3 GB with CUDA"
+REQUESTER = "MRI Super-Resolution"
 
 
-def missing_packages() -> list[str]:
-    """Requirements (pip names) whose import name is not importable, torch first."""
-    missing = [] if importlib.util.find_spec("torch") else [TORCH_REQUIREMENT]
-    return missing + [requirement for name, requirement in REQUIREMENTS.items() if importlib.util.find_spec(name) is None]
+class Declined(Exception):
+    """The user chose not to install the packages."""
+
+
+def requirements_file() -> Path:
+    return Path(__file__).resolve().parent.parent / "Resources" / "requirements.txt"
+
+
+def missing(requirements: Path | None = None) -> list[str]:
+    """The requirements (torch first) that are absent or too old."""
+    import slicer.packaging
+
+    needed = [TORCH_REQUIREMENT] + [str(r) for r in slicer.packaging.load_requirements(requirements or requirements_file())]
+    return [requirement for requirement in needed if not slicer.packaging.pip_check(requirement)]
 
 
 def protected_constraints() -> str:
-    """pip constraints pinning the protected packages to the versions Slicer has loaded."""
+    """pip constraints pinning the protected packages to their installed versions."""
     lines = []
     for name in PROTECTED:
         try:
-            module = importlib.import_module(name)
-        except ImportError:
+            lines.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
             continue
-        version = getattr(module, "__version__", None) or getattr(module, "Version_VersionString", lambda: None)()
-        if version:
-            lines.append(f"{name}=={version}")
     return "\n".join(lines) + "\n"
 
 
-def install(packages: list[str]) -> bool:
-    """Install ``packages`` into Slicer's Python; True when Slicer must restart to use them."""
+def ensure(requirements: Path | str | None = None) -> bool:
+    """Install what is missing, after asking; True when something was installed.
+
+    Raises :class:`Declined` when the user says no."""
+    import slicer
+    import slicer.packaging
+
+    requirements = Path(requirements) if requirements else requirements_file()
+    if not missing(requirements):
+        return False
+    if not slicer.packaging.pip_check(TORCH_REQUIREMENT):
+        install_torch()
+    with tempfile.TemporaryDirectory() as folder:
+        constraints = Path(folder) / "constraints.txt"
+        constraints.write_text(protected_constraints())
+        try:
+            slicer.packaging.pip_ensure(
+                slicer.packaging.load_requirements(requirements), constraints=constraints, requester=REQUESTER
+            )
+        except RuntimeError as error:
+            if "declined" in str(error).lower():
+                raise Declined() from None
+            raise
+    importlib.invalidate_caches()
+    return True
+
+
+def install_torch() -> None:
+    """PyTorch through the PyTorch extension, after the user agrees to the download."""
     import slicer
 
-    restart = "torch" in sys.modules  # a half-imported torch cannot be replaced in a running process
-    rest = [p for p in packages if not p.startswith("torch")]
-    if len(rest) < len(packages):
-        try:
-            import PyTorchUtils  # the PyTorch extension
-
-            PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=">=2.0")
-        except ImportError:
-            slicer.util.pip_install(TORCH_REQUIREMENT)
-    if rest:
-        with tempfile.TemporaryDirectory() as folder:
-            constraints = Path(folder) / "constraints.txt"
-            constraints.write_text(protected_constraints())
-            slicer.util.pip_install(rest + ["-c", str(constraints)])
-    importlib.invalidate_caches()
-    return restart
+    if not slicer.util.confirmOkCancelDisplay(
+        f"MRI Super-Resolution needs PyTorch ({TORCH_REQUIREMENT}), which is not installed in Slicer's Python.\n\n"
+        f"Install it now? The download is {TORCH_DOWNLOAD}.",
+        windowTitle=REQUESTER,
+    ):
+        raise Declined()
+    try:
+        import PyTorchUtils
+    except ImportError:
+        raise RuntimeError(
+            "the PyTorch extension is not installed: install 'PyTorch' from the Extensions Manager, restart, and retry"
+        ) from None
+    PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT.removeprefix("torch"))

@@ -5,27 +5,33 @@ plain ``vtkMRMLScene`` (``slicer-core``).
     job = logic.process(volumeNode, method="res-srdiff", scale=(1, 1, 4), samples=4)
     job.outputNodes["sr"], job.outputNodes["variance"]
 
-The input node is only read. Output nodes ("<input> SR", "<input> SR variance",
-"<input> lesion-filled") are created, or reused when this module made them before, only
-when the job succeeds; they are placed beside the input in the subject hierarchy.
+The input node is only read. Every successful job adds new output nodes ("<input> SR",
+"<input> SR variance", "<input> lesion-filled", with a suffix when the name is taken), beside
+the input in the subject hierarchy; an earlier result is replaced only when the caller names
+it in ``outputNodes``. A failed or cancelled job adds nothing.
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from MRISuperResolutionLib import display
 from MRISuperResolutionLib.backend import ensure_importable
 from MRISuperResolutionLib.conversion import mask_from_node, update_node_from_volume, volume_from_node
-from MRISuperResolutionLib.runners import RUNNERS, JobRequest, JobResult
+from MRISuperResolutionLib.runners import RUNNERS, JobRequest, JobResult, SubprocessRunner, query_devices
 
 OUTPUT_ROLES = {"sr": "{} SR", "variance": "{} SR variance", "lesion_filled": "{} lesion-filled"}
 ROLE_ATTRIBUTE = "MRISuperResolution.OutputRole"
 SOURCE_ATTRIBUTE = "MRISuperResolution.SourceNodeID"
 REPORT_ATTRIBUTE = "MRISuperResolution.Report"
-VARIANCE_COLOR_NODE_ID = "vtkMRMLColorTableNodeFileViridis.txt"
+GPU_MEMORY_WARNING_GB = 4.0
 ProgressCallback = Callable[[float, str, str], None]
 
 
@@ -48,10 +54,12 @@ class SuperResolutionJob:
         self.state = "running"  # running, finished, failed, cancelled
         self.progress: tuple[float, str, str] = (0.0, "starting", "")
         self.error: str | None = None
+        self.details: str | None = None  # for the log and the dialog's details: traceback or backend output
         self.output_nodes: dict[str, Any] = {}
         self.started = time.monotonic()
         self._result: JobResult | None = None
         self._exception: BaseException | None = None
+        self._traceback = ""
         self._thread: threading.Thread | None = None
 
     @property
@@ -68,6 +76,7 @@ class SuperResolutionJob:
             self._result = self.runner.run(self.request, self._on_progress, self.cancel_event)
         except BaseException as error:  # noqa: BLE001 - reported to the user in poll()
             self._exception = error
+            self._traceback = traceback.format_exc()
 
     def start(self, wait: bool) -> "SuperResolutionJob":
         if wait:
@@ -113,9 +122,11 @@ class SuperResolutionJob:
             self.state, self.error = "cancelled", "cancelled: no output was created"
         elif isinstance(self._exception, MRISRError):
             self.state, self.error = "failed", str(self._exception)
+            self.details = getattr(self._exception, "details", None)
         elif self._exception is not None:
             self.state = "failed"
-            self.error = f"internal error ({type(self._exception).__name__}: {self._exception}); see the Python console"
+            self.error = f"internal error ({type(self._exception).__name__}: {self._exception}); details in the Python console"
+            self.details = self._traceback
         else:
             assert self._result is not None
             self.output_nodes = self.logic.apply_result(self.input_node, self._result, self.chosen_outputs)
@@ -132,6 +143,9 @@ class SuperResolutionLogic:
             scene = slicer.mrmlScene
         self.scene = scene
         self.temp_root: str | None = None  # where the subprocess runner puts its temporary files
+        self.lastDetectedDevices: list[dict[str, Any]] = []
+
+    # --- what can be chosen ----------------------------------------------------------------
 
     @staticmethod
     def methods() -> dict[str, Any]:
@@ -141,18 +155,103 @@ class SuperResolutionLogic:
 
         return METHODS
 
-    def lesionFills(self) -> list[str]:  # noqa: N802
-        ensure_importable()
-        from inference_backend.lesion_fill import FILLS
-
-        return list(FILLS)
-
-    def modelsFor(self, method: str) -> list[str]:  # noqa: N802
-        """Installed models (bundled and user) whose card names ``method``."""
+    def modelsFor(self, method: str) -> list[tuple[str, str]]:  # noqa: N802
+        """(name, "bundled" or "user") of the installed models for ``method`` besides its default."""
         ensure_importable()
         from inference_backend.assets import list_models
 
-        return [model["name"] for model in list_models() if model.get("method") == method]
+        defaults = set(self.methods()[method].weights)
+        return [(m["name"], m["source"]) for m in list_models() if m.get("method") == method and m["name"] not in defaults]
+
+    @staticmethod
+    def pythonFor(runner: str, pythonExecutable) -> Path | None:  # noqa: N802, N803
+        """The external Python a job will run in, or None for Slicer's own (in-process, or a
+        subprocess of Slicer's Python, also when the field was cleared)."""
+        if runner != "subprocess" or str(pythonExecutable or "") in ("", "."):
+            return None
+        path = Path(pythonExecutable)
+        try:
+            if path.samefile(sys.executable):
+                return None
+        except OSError:
+            pass  # a missing file: the job reports it
+        return path
+
+    # --- the target resolution ------------------------------------------------------------
+
+    @staticmethod
+    def defaultTarget(inputVolume, mode: str) -> tuple[float, float, float]:  # noqa: N802, N803
+        """Isotropic at the input's finest voxel size, as spacing (mm) or as scale factors."""
+        spacing = inputVolume.GetSpacing()
+        finest = min(spacing)
+        if mode == "spacing":
+            return (round(finest, 2),) * 3
+        return tuple(round(s / finest, 2) for s in spacing)
+
+    def describeTarget(self, inputVolume, scale=None, spacing=None) -> tuple[str, str | None]:  # noqa: N802, N803
+        """(summary of input and output grids, or None; the problem with the target, or None)."""
+        ensure_importable()
+        from inference_backend.errors import MRISRError
+        from inference_backend.io import check_voxel_budget
+        from inference_backend.target import target_grid
+        from inference_backend.volume import Grid
+
+        image = inputVolume.GetImageData()
+        if image is None:
+            return "", "the input volume has no image data"
+        size, spacingIn = image.GetDimensions(), inputVolume.GetSpacing()
+        try:
+            target = target_grid(Grid(size, spacingIn, (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1)), scale=scale, spacing=spacing)
+            check_voxel_budget(target, "the output")
+        except MRISRError as error:
+            return "", str(error)
+        megabytes = target.num_voxels * 4 / 2**20
+        summary = (
+            f"Input {_dims(size)} voxels of {_mm(spacingIn)} mm<br>"
+            f"Output {_dims(target.size)} voxels of {_mm(target.spacing)} mm ({target.num_voxels / 1e6:.1f} M voxels, "
+            f"{megabytes:,.0f} MB per volume)"
+        )
+        return summary, None
+
+    # --- devices -------------------------------------------------------------------------
+
+    def detectDevices(self, pythonExecutable=None) -> list[dict[str, Any]]:  # noqa: N802, N803
+        """The devices of the Python that will run the job: this one, or ``pythonExecutable``."""
+        if pythonExecutable is None:
+            ensure_importable()
+            from inference_backend.devices import list_devices
+
+            devices = [device.as_dict() for device in list_devices()]
+        else:
+            devices = query_devices(str(pythonExecutable), self.subprocessEnvironment(pythonExecutable))
+        self.lastDetectedDevices = devices
+        return devices
+
+    @staticmethod
+    def describeDevices(devices: list[dict[str, Any]]) -> str:  # noqa: N802
+        lines = []
+        for device in devices:
+            line = f"{device['id']}: {device['name']}"
+            if device.get("total_memory_gb"):
+                line += f", {device['free_memory_gb']:.1f} of {device['total_memory_gb']:.1f} GB free"
+                if device["free_memory_gb"] < GPU_MEMORY_WARNING_GB:
+                    line += " - <b>low memory: prefer fewer samples or the CPU</b>"
+            lines.append(line)
+        if all(device["id"] == "cpu" for device in devices):
+            lines.append("No GPU is visible to this Python's PyTorch (see the README: GPU not detected).")
+        return "<br>".join(lines)
+
+    # --- running -------------------------------------------------------------------------
+
+    def subprocessEnvironment(self, pythonExecutable) -> dict[str, str]:  # noqa: N802, N803
+        """The environment a job's subprocess starts in. Slicer's own Python (PythonSlicer) is
+        started as Slicer is; any other Python with the environment Slicer was started from:
+        the launcher's PYTHONHOME/PYTHONPATH would break it."""
+        import slicer
+
+        if pythonExecutable is None or not hasattr(slicer, "app"):
+            return dict(os.environ)
+        return slicer.util.startupEnvironment()
 
     def process(
         self,
@@ -167,7 +266,7 @@ class SuperResolutionLogic:
         seed: int = 0,
         methodOptions: dict[str, Any] | None = None,  # noqa: N803
         runner: str = "in-process",
-        pythonExecutable: str | None = None,  # noqa: N803
+        pythonExecutable: str | os.PathLike | None = None,  # noqa: N803
         waitForCompletion: bool = True,  # noqa: N803
         progressCallback: ProgressCallback | None = None,  # noqa: N803
         outputNodes: dict[str, Any] | None = None,  # noqa: N803
@@ -177,81 +276,74 @@ class SuperResolutionLogic:
         With ``waitForCompletion=False`` the work runs in a thread and the caller calls
         ``job.poll()`` from the main thread (e.g. a QTimer) until it returns True, reading
         ``job.progress``; ``progressCallback`` is called (in the caller's thread) only when
-        waiting. ``outputNodes`` ({"sr", "variance", "lesion_filled"} -> node) overrides the
-        nodes that would be created or reused. Input errors are raised at once.
+        waiting. ``runner="subprocess"`` runs the backend in ``pythonExecutable`` (default:
+        this Python). ``outputNodes`` ({"sr", "variance", "lesion_filled"} -> node) names
+        existing nodes to overwrite; by default new nodes are added. Input errors are raised
+        at once, before any work.
         """
         ensure_importable()
         from inference_backend.errors import InputError
-        from inference_backend.pipeline import JobOptions
+        from inference_backend.pipeline import JobOptions, validate_job
         from inference_backend.registry import get_method
-        from inference_backend.target import target_grid
 
         if inputVolume is None:
             raise InputError("select an input volume")
-        spec = get_method(method)
+        if runner not in RUNNERS:
+            raise InputError(f"unknown runner {runner!r}; one of {', '.join(RUNNERS)}")
+        if any(node is inputVolume for node in (outputNodes or {}).values()):
+            raise InputError("an output volume cannot be the input volume (the input is never modified)")
         options = JobOptions(
             method=method,
             method_options=dict(methodOptions or {}),
             scale=None if scale is None else tuple(float(s) for s in scale),
             spacing=None if spacing is None else tuple(float(s) for s in spacing),
-            samples=int(samples) if spec.stochastic else 1,
+            samples=int(samples) if get_method(method).stochastic else 1,
             seed=int(seed),
             device=device,
             lesion_fill=lesionFill,
         )
-        spec.parse_options(options.method_options)
-        if lesionFill not in self.lesionFills():
-            raise InputError(f"unknown lesion fill {lesionFill!r}; one of {', '.join(self.lesionFills())}")
-        if any(node is inputVolume for node in (outputNodes or {}).values()):
-            raise InputError("an output volume cannot be the input volume (the input is never modified)")
         volume = volume_from_node(inputVolume)
-        target_grid(volume.grid, scale=options.scale, spacing=options.spacing)  # validate now, not in a thread
         mask = None if lesionMask is None else mask_from_node(lesionMask, inputVolume, volume)
-        if runner not in RUNNERS:
-            raise InputError(f"unknown runner {runner!r}; one of {', '.join(RUNNERS)}")
-        backend_runner = RUNNERS[runner]() if runner == "in-process" else RUNNERS[runner](pythonExecutable, self.temp_root)
+        validate_job(volume.grid, options)  # the backend's own checks, now rather than in a thread
+        if runner == "in-process":
+            backend_runner = RUNNERS[runner]()
+        else:
+            python = None if pythonExecutable is None else str(pythonExecutable)
+            backend_runner = SubprocessRunner(python, self.temp_root, self.subprocessEnvironment(pythonExecutable))
         job = SuperResolutionJob(self, inputVolume, JobRequest(volume, options, mask), backend_runner, progressCallback, outputNodes)
         return job.start(wait=waitForCompletion)
 
-    def output_node(self, input_node, role: str):
-        """The output node of ``role`` for ``input_node``: reused if this module made it, else new."""
-        name = OUTPUT_ROLES[role].format(input_node.GetName())
-        for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")):
-            node = self.scene.GetNthNodeByClass(index, "vtkMRMLScalarVolumeNode")
-            if node.GetAttribute(ROLE_ATTRIBUTE) == role and node.GetAttribute(SOURCE_ATTRIBUTE) == input_node.GetID() and not node.IsA("vtkMRMLLabelMapVolumeNode"):
-                node.SetName(name)
-                return node
+    # --- results into the scene ------------------------------------------------------------
+
+    def new_output_node(self, input_node, role: str):
+        """A new node for ``role`` named after the input (made unique: nothing is replaced)."""
+        name = self.scene.GenerateUniqueName(OUTPUT_ROLES[role].format(input_node.GetName()))
         node = self.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
         node.SetAttribute(ROLE_ATTRIBUTE, role)
         node.SetAttribute(SOURCE_ATTRIBUTE, input_node.GetID())
         return node
 
     def apply_result(self, input_node, result: JobResult, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Create or update the output nodes from a finished job (main thread)."""
-        import slicer
-
+        """Put a finished job's volumes into the scene (main thread) and show them."""
         nodes = {}
         report = json.dumps(result.report)
         for role in OUTPUT_ROLES:
             volume = getattr(result, role)
             if volume is None:
                 continue
-            node = (chosen or {}).get(role) or self.output_node(input_node, role)
+            node = (chosen or {}).get(role) or self.new_output_node(input_node, role)
             update_node_from_volume(node, volume)
             node.SetAttribute(REPORT_ATTRIBUTE, report)
             if node.GetDisplayNode() is None:
                 node.CreateDefaultDisplayNodes()
             self._place_beside(input_node, node)
             nodes[role] = node
-        if "variance" in nodes:
-            display = nodes["variance"].GetDisplayNode()
-            if display is not None and self.scene.GetNodeByID(VARIANCE_COLOR_NODE_ID) is not None:
-                display.SetAndObserveColorNodeID(VARIANCE_COLOR_NODE_ID)
-        if hasattr(slicer, "app") and hasattr(slicer.util, "setSliceViewerLayers"):
-            slicer.util.setSliceViewerLayers(
-                background=nodes.get("lesion_filled", nodes["sr"]), foreground=nodes.get("variance"), foregroundOpacity=0.4, fit=True
-            )
+        display.show_result(self.scene, nodes)
         return nodes
+
+    def showComparison(self, result: dict[str, Any], showInput: bool) -> None:  # noqa: N802, N803
+        """Show ``result["input"]`` instead of ``result["sr"]`` in the views, or back."""
+        display.show_background(self.scene, result["input"] if showInput else result["sr"])
 
     def _place_beside(self, input_node, node) -> None:
         import slicer
@@ -259,5 +351,15 @@ class SuperResolutionLogic:
         hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(self.scene)
         if hierarchy is None:
             return
-        parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(input_node))
-        hierarchy.SetItemParent(hierarchy.GetItemByDataNode(node), parent)
+        source, item = hierarchy.GetItemByDataNode(input_node), hierarchy.GetItemByDataNode(node)
+        if hierarchy.GetInvalidItemID() in (source, item):
+            return  # no subject hierarchy plugins (a bare scene): nothing to place
+        hierarchy.SetItemParent(item, hierarchy.GetItemParent(source))
+
+
+def _dims(values) -> str:
+    return " x ".join(str(int(v)) for v in values)
+
+
+def _mm(values) -> str:
+    return " x ".join(f"{v:.2f}" for v in values)

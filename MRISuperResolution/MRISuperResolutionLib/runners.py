@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[float, str, str], None]
 KILL_GRACE_SECONDS = 5.0
+# Its own process group: Cancel ends the backend and everything it started, and only that.
+NEW_PROCESS_GROUP: dict[str, Any] = (
+    {"start_new_session": True} if os.name == "posix" else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+)
 
 
 @dataclass
@@ -70,9 +74,12 @@ class SubprocessRunner:
 
     name = "subprocess"
 
-    def __init__(self, python_executable: str | None = None, temp_root: str | None = None) -> None:
+    def __init__(
+        self, python_executable: str | None = None, temp_root: str | None = None, environment: dict[str, str] | None = None
+    ) -> None:
         self.python_executable = python_executable or sys.executable
         self.temp_root = temp_root
+        self.environment = dict(os.environ if environment is None else environment)
 
     def command(self, request: JobRequest, input_path: Path, mask_path: Path | None, out_dir: Path) -> list[str]:
         options = request.options
@@ -105,27 +112,31 @@ class SubprocessRunner:
                 mask_path = folder / "lesion_mask.nrrd"
                 write_volume(Volume(request.lesion_mask.astype(np.uint8), request.volume.grid), mask_path)
             out_dir = folder / "out"
-            returncode, error = self._execute(self.command(request, input_path, mask_path, out_dir), root, on_progress, cancel)
+            command = self.command(request, input_path, mask_path, out_dir)
+            returncode, error, output = self._execute(command, backend_environment(self.environment, root), on_progress, cancel)
             if cancel.is_set():
                 raise Cancelled()
             if returncode != 0:
-                raise MRISRError(error or f"the backend process failed (exit status {returncode}) without a message")
-            outputs = {key: out_dir / f"input_{key}.nrrd" for key in ("sr", "variance", "lesion_filled")}
-            volumes = {key: read_volume(path) if path.exists() else None for key, path in outputs.items()}
+                failure = MRISRError(error or f"the backend process failed (exit status {returncode}) without a message")
+                failure.details = output
+                raise failure
             report = json.loads((out_dir / "report.json").read_text())
-        assert volumes["sr"] is not None
-        return JobResult(volumes["sr"], volumes["variance"], volumes["lesion_filled"], report)
+            volumes = {role: read_volume(out_dir / record["file"]) for role, record in report["outputs"].items()}
+        return JobResult(volumes["sr"], volumes.get("variance"), volumes.get("lesion_filled"), report)
 
     def _execute(
-        self, command: list[str], backend_root: Path, on_progress: ProgressCallback, cancel: threading.Event
-    ) -> tuple[int, str]:
-        """Run the backend, forward its progress, kill its process tree on cancel; (status, error)."""
-        environment = dict(os.environ, PYTHONUNBUFFERED="1")
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(backend_root), environment.get("PYTHONPATH")]))
-        popen_options: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, **popen_options
-        )
+        self, command: list[str], environment: dict[str, str], on_progress: ProgressCallback, cancel: threading.Event
+    ) -> tuple[int, str, str]:
+        """Run the backend, forward its progress, kill its process tree on cancel;
+        (status, the error for the user, the end of its stderr for the log)."""
+        from inference_backend.errors import InputError
+
+        try:
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, **NEW_PROCESS_GROUP
+            )
+        except OSError as error:
+            raise InputError(f"the Python executable {command[0]} cannot be started: {error.strerror or error}") from None
         stderr_lines: list[str] = []
         reader = threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True)
         reader.start()
@@ -148,10 +159,11 @@ class SubprocessRunner:
             finished.set()
             killer.join()
             reader.join(timeout=KILL_GRACE_SECONDS)
+        output = "".join(stderr_lines[-200:])
         if not error:
             messages = [line.strip() for line in stderr_lines if line.strip().startswith("mrisr: error:")]
-            error = messages[-1].removeprefix("mrisr: error:").strip() if messages else "".join(stderr_lines[-5:]).strip()
-        return returncode, error
+            error = messages[-1].removeprefix("mrisr: error:").strip() if messages else _last_line(stderr_lines)
+        return returncode, error, output
 
     @staticmethod
     def _kill_on_cancel(process: subprocess.Popen, cancel: threading.Event, finished: threading.Event) -> None:
@@ -159,6 +171,34 @@ class SubprocessRunner:
             if cancel.wait(0.1):
                 kill_process_tree(process)
                 return
+
+
+def _last_line(lines: list[str]) -> str:
+    """The last non-empty line (a Python's own failure, e.g. a missing package, ends there)."""
+    meaningful = [line.strip() for line in lines if line.strip()]
+    return meaningful[-1] if meaningful else ""
+
+
+def backend_environment(environment: dict[str, str], backend_root: Path) -> dict[str, str]:
+    """``environment`` with the backend importable and the output unbuffered (progress lines)."""
+    environment = dict(environment, PYTHONUNBUFFERED="1")
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(backend_root), environment.get("PYTHONPATH")]))
+    return environment
+
+
+def query_devices(python_executable: str, environment: dict[str, str], timeout: float = 120.0) -> list[dict[str, Any]]:
+    """The devices ``python_executable`` can compute on (``mrisr devices --json`` there)."""
+    root = ensure_importable()
+    command = [python_executable, "-m", "inference_backend", "devices", "--json"]
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, env=backend_environment(environment, root), timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RuntimeError(f"{python_executable} could not be asked for its devices: {error}") from None
+    if completed.returncode != 0:
+        raise RuntimeError(_last_line(completed.stderr.splitlines()) or f"{python_executable} failed (exit status {completed.returncode})")
+    return json.loads(completed.stdout)
 
 
 def kill_process_tree(process: subprocess.Popen) -> None:

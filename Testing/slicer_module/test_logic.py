@@ -62,15 +62,16 @@ def test_output_nodes_match_the_command_line(tmp_path, scene, runner):
     np.testing.assert_array_equal(volume_from_node(node).array, before)  # input untouched
 
 
-def test_both_runners_give_identical_results_and_reuse_their_nodes(tmp_path, scene):
+def test_both_runners_give_identical_results_and_each_run_adds_new_nodes(tmp_path, scene):
     node = add_volume(scene, make_volume(spacing=(1.0, 1.0, 4.0)))
     logic = SuperResolutionLogic(scene)
     first = logic.process(node, scale=(1, 1, 4), runner="in-process")
     array_first = volume_from_node(first.outputNodes["sr"]).array.copy()
     second = logic.process(node, scale=(1, 1, 4), runner="subprocess", pythonExecutable=sys.executable)
-    assert second.outputNodes["sr"] is first.outputNodes["sr"]  # reused, not duplicated
+    assert second.outputNodes["sr"] is not first.outputNodes["sr"]  # the first result is kept
     np.testing.assert_array_equal(volume_from_node(second.outputNodes["sr"]).array, array_first)
-    assert volume_nodes(scene) == ["scan", "scan SR"]
+    np.testing.assert_array_equal(volume_from_node(first.outputNodes["sr"]).array, array_first)
+    assert volume_nodes(scene) == ["scan", "scan SR", "scan SR_1"]
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -151,7 +152,7 @@ def test_lesion_fill_choice_reaches_both_runners(scene):
         np.testing.assert_allclose(fills["subprocess", fill], fills["in-process", fill], atol=1e-4)
     from inference_backend.errors import InputError
 
-    with pytest.raises(InputError, match="unknown lesion fill"):
+    with pytest.raises(InputError, match="lesion-fill must be one of"):
         logic.process(node, scale=(1, 1, 1), lesionMask=labelmap, lesionFill="paint")
 
 
@@ -162,4 +163,26 @@ def test_models_for_a_method_include_user_models(tmp_path, monkeypatch, scene):
     (tmp_path / "site-a.pt").write_bytes(b"weights")
     (tmp_path / "site-a.json").write_text(json.dumps({"method": "msp-sr", "sha256": "0" * 64}))
     models = SuperResolutionLogic(scene).modelsFor("msp-sr")
-    assert "site-a" in models and "site-a" not in SuperResolutionLogic(scene).modelsFor("res-srdiff")
+    assert ("site-a", "user") in models and "msp-sr" not in [name for name, _ in models]  # the default is listed apart
+    assert "site-a" not in [name for name, _ in SuperResolutionLogic(scene).modelsFor("res-srdiff")]
+
+
+def test_results_are_shown_sr_in_every_view_and_the_variance_as_a_thresholded_overlay(scene):
+    from MRISuperResolutionLib.runners import JobResult
+
+    scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())  # the Colors module does this in Slicer
+    views = [scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode") for _ in range(3)]
+    node = add_volume(scene, make_volume(spacing=(1.0, 1.0, 2.0)))
+    sr = make_volume(shape=(20, 18, 24), spacing=(1.0, 1.0, 1.0))
+    variance = np.zeros(sr.grid.size, np.float32)
+    variance[5:15, 5:15, 5:20] = np.linspace(0.1, 2.0, 10 * 10 * 15).reshape(10, 10, 15)
+    result = JobResult(sr, sr.with_array(variance), None, {"method": "test"})
+    nodes = SuperResolutionLogic(scene).apply_result(node, result)
+    for view in views:
+        assert view.GetBackgroundVolumeID() == nodes["sr"].GetID()
+        assert view.GetForegroundVolumeID() == nodes["variance"].GetID() and 0 < view.GetForegroundOpacity() < 1
+    display = nodes["variance"].GetDisplayNode()
+    assert display.GetApplyThreshold() and 0 < display.GetLowerThreshold() <= np.median(variance[variance > 0]) + 1e-6
+    legends = [nodes["variance"].GetNthDisplayNode(i) for i in range(nodes["variance"].GetNumberOfDisplayNodes())]
+    assert any(d.IsA("vtkMRMLColorLegendDisplayNode") and d.GetTitleText() == "Variance" for d in legends)
+    assert display.GetColorNodeID() is not None
