@@ -28,12 +28,21 @@ def requirements_file() -> Path:
     return Path(__file__).resolve().parent.parent / "Resources" / "requirements.txt"
 
 
+def packaging():
+    """Slicer's package manager (Slicer 5.13 and later)."""
+    try:
+        import slicer.packaging
+    except ImportError:
+        raise RuntimeError("this module needs Slicer 5.13 or later (slicer.packaging); please update Slicer") from None
+    return slicer.packaging
+
+
 def missing(requirements: Path | None = None) -> list[str]:
     """The requirements (torch first) that are absent or too old."""
-    import slicer.packaging
+    pip = packaging()
 
-    needed = [TORCH_REQUIREMENT] + [str(r) for r in slicer.packaging.load_requirements(requirements or requirements_file())]
-    return [requirement for requirement in needed if not slicer.packaging.pip_check(requirement)]
+    needed = [TORCH_REQUIREMENT] + [str(r) for r in pip.load_requirements(requirements or requirements_file())]
+    return [requirement for requirement in needed if not pip.pip_check(requirement)]
 
 
 def protected_constraints() -> str:
@@ -51,21 +60,17 @@ def ensure(requirements: Path | str | None = None) -> bool:
     """Install what is missing, after asking; True when something was installed.
 
     Raises :class:`Declined` when the user says no."""
-    import slicer
-    import slicer.packaging
-
+    pip = packaging()
     requirements = Path(requirements) if requirements else requirements_file()
     if not missing(requirements):
         return False
-    if not slicer.packaging.pip_check(TORCH_REQUIREMENT):
+    if not pip.pip_check(TORCH_REQUIREMENT):
         install_torch()
     with tempfile.TemporaryDirectory() as folder:
         constraints = Path(folder) / "constraints.txt"
         constraints.write_text(protected_constraints())
         try:
-            slicer.packaging.pip_ensure(
-                slicer.packaging.load_requirements(requirements), constraints=constraints, requester=REQUESTER
-            )
+            pip.pip_ensure(pip.load_requirements(requirements), constraints=constraints, requester=REQUESTER)
         except RuntimeError as error:
             if "declined" in str(error).lower():
                 raise Declined() from None
