@@ -35,7 +35,17 @@ def sha256_of(path: Path) -> str:
 
 
 def find_model(name: str) -> tuple[Path, Path] | None:
-    """(weights, card) of the first directory holding both, user models first."""
+    """(weights, card) of the first directory holding both, user models first. Half a model in
+    the user folder (weights without their card, or the reverse) is refused: the user meant it,
+    and the bundled model must not silently run in its place."""
+    user = user_models_dir()
+    present = [path for path in (user / f"{name}.pt", user / f"{name}.json") if path.is_file()]
+    if len(present) == 1:
+        missing = present[0].with_suffix(".json" if present[0].suffix == ".pt" else ".pt")
+        raise AssetError(
+            f"model {name!r}: {present[0]} has no {missing.name} beside it (the card holds the weights' SHA-256); "
+            f"add it, or remove {present[0].name} to use the bundled model"
+        )
     for directory in model_dirs():
         weights, card = directory / f"{name}.pt", directory / f"{name}.json"
         if weights.is_file() and card.is_file():
@@ -44,7 +54,11 @@ def find_model(name: str) -> tuple[Path, Path] | None:
 
 
 def model_available(name: str) -> bool:
-    return find_model(name) is not None
+    """Whether the model can be used (half a model in the user folder cannot: running says why)."""
+    try:
+        return find_model(name) is not None
+    except AssetError:
+        return False
 
 
 def read_card(card_path: Path) -> dict[str, Any]:

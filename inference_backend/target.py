@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from inference_backend.errors import InputError
+from inference_backend.io import check_voxel_count
 from inference_backend.volume import Grid
 
 SPACING_TOLERANCE = 1e-4  # relative: 1.0 vs 0.99999 is no down-sampling
@@ -24,11 +25,18 @@ def parse_triplet(text: str, what: str) -> tuple[float, float, float]:
     return (values[0], values[1], values[2])
 
 
-def target_grid(grid: Grid, scale: tuple[float, ...] | None = None, spacing: tuple[float, ...] | None = None) -> Grid:
+def target_grid(
+    grid: Grid,
+    scale: tuple[float, ...] | None = None,
+    spacing: tuple[float, ...] | None = None,
+    max_voxels: int | None = None,
+) -> Grid:
     """Output grid for a scale factor (new spacing = spacing / scale) or an explicit spacing.
 
     Super-resolution never coarsens: a scale below 1 (or a spacing above the input's) is refused.
-    The grid covers the input's field of view (see :meth:`Grid.with_spacing`).
+    The grid covers the input's field of view (see :meth:`Grid.with_spacing`); its voxel count
+    is checked against the budget (``max_voxels``, see :func:`~inference_backend.io.voxel_budget`)
+    before the grid exists, since a scale of 1e300 gives sizes no integer holds.
     """
     if (scale is None) == (spacing is None):
         raise InputError("give exactly one of --scale or --spacing")
@@ -53,6 +61,7 @@ def target_grid(grid: Grid, scale: tuple[float, ...] | None = None, spacing: tup
     spacing = tuple(
         old if abs(new - old) <= old * SPACING_TOLERANCE else new for new, old in zip(spacing, grid.spacing)
     )
+    check_voxel_count(grid.size_for_spacing(spacing), "the output", max_voxels)
     return grid.with_spacing(spacing)
 
 

@@ -88,19 +88,54 @@ class Grid:
         which is where the thin slices of a thick-slice acquisition are.
         """
         spacing = np.asarray(spacing, dtype=float)
-        extent = np.asarray(self.size) * np.asarray(self.spacing)
-        size = np.maximum(1, np.rint(extent / spacing)).astype(int)
+        size = self.size_for_spacing(spacing).astype(int)
         half_span = (size - 1) / 2.0 * spacing
         origin = self.center() - self.direction_matrix @ half_span
         return Grid(size=tuple(size), spacing=tuple(spacing), origin=tuple(origin), direction=self.direction)
 
+    def size_for_spacing(self, spacing: tuple[float, ...] | np.ndarray) -> np.ndarray:
+        """The voxel counts of :meth:`with_spacing` as floats: a size too large for an integer
+        (a scale of 1e300) can be checked against the voxel budget before any array exists."""
+        extent = np.asarray(self.size) * np.asarray(self.spacing)
+        return np.maximum(1.0, np.rint(extent / np.asarray(spacing, dtype=float)))
+
+    def corners(self) -> np.ndarray:
+        """IJK indices of the eight corner voxels, shape (8, 3)."""
+        return np.array(np.meshgrid(*[[0, n - 1] for n in self.size], indexing="ij")).reshape(3, -1).T
+
+    def corner_distance_mm(self, other: "Grid") -> float:
+        """The largest distance between the corner voxel centres of two grids of the same size."""
+        corners = self.corners()
+        return float(np.linalg.norm(self.index_to_physical(corners) - other.index_to_physical(corners), axis=1).max())
+
     def matches(self, other: "Grid", tolerance_mm: float = 1e-3) -> bool:
         """Same size, and the same voxel centres up to ``tolerance_mm`` (corners checked)."""
-        if self.size != other.size:
-            return False
-        corners = np.array(np.meshgrid(*[[0, n - 1] for n in self.size], indexing="ij")).reshape(3, -1).T
-        distance = np.abs(self.index_to_physical(corners) - other.index_to_physical(corners))
-        return bool(distance.max() <= tolerance_mm)
+        return self.size == other.size and self.corner_distance_mm(other) <= tolerance_mm
+
+    def mismatch(self, other: "Grid") -> str:
+        """What differs from ``other``, for messages: each differing property as ``this vs other``,
+        and how far apart the voxel centres lie (a flipped axis changes the direction only)."""
+        properties = [
+            ("size", self.size, other.size, 0),
+            ("spacing", self.spacing, other.spacing, 1e-6),
+            ("origin", self.origin, other.origin, 1e-3),
+            ("direction", self.direction, other.direction, 1e-6),
+        ]
+        parts = [
+            f"{name} {fmt_values(mine)} vs {fmt_values(theirs)}"
+            for name, mine, theirs, tolerance in properties
+            if not np.allclose(mine, theirs, rtol=0, atol=tolerance)
+        ]
+        if self.size == other.size:
+            parts.append(f"voxel centres up to {self.corner_distance_mm(other):.3g} mm apart")
+        return "; ".join(parts)
+
+    def shear_mm(self) -> float:
+        """How far the farthest voxel centre moves when the direction matrix is replaced by the
+        nearest orthogonal one, as formats that store only rotations (NIfTI) do: 0 unless sheared."""
+        u, _, vt = np.linalg.svd(self.direction_matrix)
+        rotated = Grid(self.size, self.spacing, self.origin, u @ vt)
+        return self.corner_distance_mm(rotated)
 
     def describe(self) -> dict:
         """JSON-ready description, for reports."""
@@ -133,3 +168,8 @@ class Volume:
         array = np.ascontiguousarray(self.array[box])
         origin = self.grid.index_to_physical(np.asarray(start, dtype=float))
         return Volume(array, Grid(array.shape, self.grid.spacing, origin, self.grid.direction))
+
+
+def fmt_values(values: tuple[float, ...]) -> str:
+    """Numbers for messages: ``(0.9, 1.1, 3)``."""
+    return "(" + ", ".join(f"{v + 0.0:.4g}" for v in values) + ")"  # + 0.0: no "-0"
