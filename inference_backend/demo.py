@@ -43,7 +43,7 @@ def run_demo(out_dir: str, method: str | None = None, device: str = "auto", prog
         write_volume(case.reference, reference_path)
     options = JobOptions(method=method, scale=tuple(float(f) for f in case.factors), device=device)
     with progress.stage(f"super-resolve ({method})", 0.1, 0.7):
-        written = run_job(lr_path, out, options, progress=progress)
+        written = run_job(lr_path, out, options, progress=progress, overwrite=True)  # the demo remakes its own folder
     result = read_volume(written["sr"])
     rows = {_label(method, options): case.score(result.array)}
     with progress.stage("baselines", 0.7, 0.9):

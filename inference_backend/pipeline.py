@@ -1,17 +1,18 @@
 """A super-resolution job, from volumes (in-process callers) or from files (CLI, batch, subprocess).
 
-:func:`process` works on :class:`Volume` objects and returns volumes; :func:`run_job` adds
-reading, validation, atomic writing of all outputs and ``report.json``. Neither modifies its
-input; a failed or cancelled job leaves no output file behind.
+:func:`process` works on :class:`Volume` objects and returns volumes, every voxel finite;
+:func:`run_job` adds reading, validation, and writing all outputs with ``report.json`` (each
+file's size and SHA-256) into an output folder it holds alone (see
+:mod:`inference_backend.outputs`). Neither modifies its input; a failed or cancelled job leaves
+no output file behind, and a previous run's results are replaced only when asked.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import resource
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from inference_backend import __version__
-from inference_backend.errors import InputError, ResourceError
+from inference_backend.errors import InputError, MRISRError, ResourceError
 from inference_backend.io import (
     cast_like,
+    check_storable,
     check_voxel_budget,
     read_mask,
     read_volume,
@@ -32,6 +34,15 @@ from inference_backend.io import (
 )
 from inference_backend.lesion_fill import FILLS, dilate_mask, fill_lesion, mask_on_grid
 from inference_backend.methods.base import MethodRequest, MethodResult
+from inference_backend.outputs import (
+    REPORT_NAME,
+    claimed_folder,
+    commit,
+    file_record,
+    previous_outputs,
+    staging_folder,
+    storage_errors,
+)
 from inference_backend.progress import Progress
 from inference_backend.registry import MethodSpec, get_method
 from inference_backend.target import target_grid
@@ -72,22 +83,15 @@ class JobOutputs:
 def process(
     volume: Volume, options: JobOptions, lesion_mask: np.ndarray | None = None, progress: Progress | None = None
 ) -> JobOutputs:
-    """Super-resolve ``volume`` (never modified); fill the lesion on the HR grid when a mask is given."""
+    """Super-resolve ``volume`` (never modified); fill the lesion on the HR grid when a mask is given.
+    Outputs with a NaN or Inf voxel are refused, never returned."""
     progress = progress or Progress()
     started = time.perf_counter()
     spec = get_method(options.method)
     method_options = spec.parse_options(options.method_options)
-    if not 1 <= options.samples <= MAX_SAMPLES:
-        raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}; got {options.samples}")
     validate_intensities(volume, "input volume")
-    target = options.target or target_grid(volume.grid, scale=options.scale, spacing=options.spacing)
-    check_voxel_budget(target, "the output", options.max_voxels)
-    if lesion_mask is not None and lesion_mask.shape != volume.grid.size:
-        raise InputError(f"lesion mask shape {lesion_mask.shape} differs from the input's {volume.grid.size}")
-    if options.lesion_fill not in FILLS:
-        raise InputError(f"--lesion-fill must be one of {', '.join(FILLS)}; got {options.lesion_fill!r}")
-    if options.dilate_mask_mm < 0:
-        raise InputError(f"--dilate-mask must be >= 0 mm; got {options.dilate_mask_mm}")
+    target = validate_job(volume.grid, options)
+    grown = None if lesion_mask is None else grown_mask(lesion_mask, volume.grid, options.dilate_mask_mm)
     device = _device_for(spec, options.device)
 
     with progress.stage("super-resolve", 0.0, 0.9 if lesion_mask is not None else 1.0):
@@ -103,11 +107,12 @@ def process(
         )
         result: MethodResult = run_guarded(spec.runner(), request)
     lesion_filled = None
-    if lesion_mask is not None:
+    if grown is not None:
         with progress.stage("lesion fill", 0.9, 1.0):
-            grown = dilate_mask(lesion_mask, volume.grid, options.dilate_mask_mm)
             lesion_filled = fill_lesion(result.volume, mask_on_grid(grown, volume.grid, target), options.lesion_fill)
             progress.report(1.0, "lesion filled")
+    named = {"super-resolved volume": result.volume, "variance map": result.variance, "lesion-filled volume": lesion_filled}
+    check_finite(named, spec.name)
     report = {
         "method": spec.name,
         "options": method_options,
@@ -124,6 +129,44 @@ def process(
         "versions": library_versions(),
     }
     return JobOutputs(result.volume, result.variance, lesion_filled, report, result.samples)
+
+
+def validate_job(grid: Grid, options: JobOptions) -> Grid:
+    """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
+    method and its options, samples, lesion fill, target resolution and voxel budget. Returns
+    the output grid."""
+    spec = get_method(options.method)
+    spec.parse_options(options.method_options)
+    if not 1 <= options.samples <= MAX_SAMPLES:
+        raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}; got {options.samples}")
+    if options.lesion_fill not in FILLS:
+        raise InputError(f"--lesion-fill must be one of {', '.join(FILLS)}; got {options.lesion_fill!r}")
+    if not (math.isfinite(options.dilate_mask_mm) and options.dilate_mask_mm >= 0):
+        raise InputError(f"--dilate-mask must be a number of mm >= 0; got {options.dilate_mask_mm}")
+    target = options.target or target_grid(grid, options.scale, options.spacing, options.max_voxels)
+    check_voxel_budget(target, "the output", options.max_voxels)  # an explicit target's too
+    return target
+
+
+def grown_mask(mask: np.ndarray, grid: Grid, dilate_mm: float) -> np.ndarray:
+    """The lesion mask on ``grid``, grown by ``dilate_mm``; refused when it leaves no healthy
+    voxel to fill the lesion from."""
+    if mask.shape != grid.size:
+        raise InputError(f"lesion mask shape {mask.shape} differs from the input's {grid.size}")
+    grown = dilate_mask(mask, grid, dilate_mm)
+    if grown.all():
+        grown_by = f" grown by {dilate_mm:g} mm" if dilate_mm > 0 else ""
+        raise InputError(f"the lesion mask{grown_by} covers the whole volume; there is no healthy tissue to fill it from")
+    return grown
+
+
+def check_finite(volumes: dict[str, Volume | None], method: str) -> None:
+    """Refuse outputs with NaN/Inf voxels. The input's intensities were checked, so these are
+    a method's failure (exit 1): reported, never written as a result."""
+    for name, volume in volumes.items():
+        bad = 0 if volume is None else int(np.count_nonzero(~np.isfinite(volume.array)))
+        if bad:
+            raise MRISRError(f"the {name} has {bad:,} NaN/Inf voxels ({method} failed on this input); nothing was written")
 
 
 def run_guarded(runner, request: MethodRequest) -> MethodResult:
@@ -177,16 +220,23 @@ def library_versions() -> dict[str, str]:
 
 
 OUTPUT_FORMATS = ("nii.gz", "nrrd")
+OUTPUT_KINDS = ("sr", "variance", "lesion_filled")
 
 
 def output_paths(input_path: str | os.PathLike, out_dir: str | os.PathLike, output_format: str = "nii.gz") -> dict[str, Path]:
     stem, out_dir = volume_stem(input_path), Path(out_dir)
-    return {
-        "sr": out_dir / f"{stem}_sr.{output_format}",
-        "variance": out_dir / f"{stem}_variance.{output_format}",
-        "lesion_filled": out_dir / f"{stem}_lesion_filled.{output_format}",
-        "report": out_dir / "report.json",
-    }
+    paths = {kind: out_dir / f"{stem}_{kind}.{output_format}" for kind in OUTPUT_KINDS}
+    return {**paths, "report": out_dir / REPORT_NAME}
+
+
+def output_names(input_path: str | os.PathLike) -> list[str]:
+    """Every output file name a run of this input can write, in every format."""
+    return [
+        path.name
+        for output_format in OUTPUT_FORMATS
+        for kind, path in output_paths(input_path, ".", output_format).items()
+        if kind != "report"
+    ]
 
 
 def run_job(
@@ -197,12 +247,16 @@ def run_job(
     output_dtype: str = "float32",
     progress: Progress | None = None,
     output_format: str = "nii.gz",
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Read, super-resolve, and write ``<name>_sr.nii.gz`` (+ variance, lesion-filled, report.json;
     or ``.nrrd`` with ``output_format``).
 
-    Outputs are first written to a hidden folder inside ``out_dir`` and moved into place only
-    when all of them exist, so a failure or cancellation leaves ``out_dir`` as it was.
+    The run holds ``out_dir`` alone from start to end. Results of an earlier run there are
+    refused unless ``overwrite``, which replaces all of them (also those this run does not
+    produce), so the folder holds this run's outputs only. Outputs are written to a staging
+    folder and moved in when all exist; a failure or cancellation leaves ``out_dir`` as it was,
+    and the final progress report (1.0) comes when the files are in place.
     """
     progress = progress or Progress()
     if output_dtype not in {"float32", "input"}:
@@ -212,55 +266,50 @@ def run_job(
     paths = output_paths(input_path, out_dir, output_format)
     if Path(input_path).resolve() in {p.resolve() for p in paths.values()}:
         raise InputError(f"an output would overwrite the input {input_path}; choose another --out folder")
-    with progress.stage("read", 0.0, 0.05):
-        volume = read_volume(input_path)
-        mask = None if lesion_mask_path is None else read_mask(lesion_mask_path, volume.grid)
-    with progress.stage("process", 0.05, 0.95):
-        outputs = process(volume, options, mask, progress)
-    with progress.stage("write", 0.95, 1.0):
-        volumes = {"sr": outputs.sr, "variance": outputs.variance, "lesion_filled": outputs.lesion_filled}
-        written = {key: paths[key] for key, value in volumes.items() if value is not None}
-        report = dict(outputs.report, input=str(Path(input_path).resolve()), outputs={k: p.name for k, p in written.items()})
-        if lesion_mask_path is not None:
-            report["lesion_mask"] = str(Path(lesion_mask_path).resolve())
-        with staged_output_dir(out_dir) as staging:
-            for index, key in enumerate(written, start=1):
-                value = volumes[key]
-                if output_dtype == "input" and key != "variance":
+    inputs = [Path(path) for path in (input_path, lesion_mask_path) if path is not None]
+    with claimed_folder(out_dir) as folder:
+        previous = previous_outputs(folder, output_names(input_path), keep=inputs)
+        if previous and not overwrite:
+            raise InputError(
+                f"--out {out_dir} already holds results ({', '.join(previous)}); add --overwrite to replace "
+                "them, or choose another folder"
+            )
+        with progress.stage("read", 0.0, 0.05):
+            volume = read_volume(input_path)
+            check_storable(volume.grid, paths["sr"], f"{input_path}")
+            mask = None if lesion_mask_path is None else read_mask(lesion_mask_path, volume.grid)
+        with progress.stage("process", 0.05, 0.95):
+            outputs = process(volume, options, mask, progress)
+        with progress.stage("write", 0.95, 0.99):
+            volumes = {"sr": outputs.sr, "variance": outputs.variance, "lesion_filled": outputs.lesion_filled}
+            files = {}
+            for key, value in volumes.items():
+                if value is None:
+                    continue
+                if output_dtype == "input" and key != "variance":  # a variance stays float
                     value = value.with_array(cast_like(value.array, volume.array.dtype))
-                write_volume(value, staging / paths[key].name)
-                progress.report(index / len(written), f"wrote {paths[key].name}")
-            (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-            progress.check_cancelled()
-    written["report"] = paths["report"]
+                files[key] = (paths[key].name, value)
+            report = dict(outputs.report, input=str(Path(input_path).resolve()))
+            if lesion_mask_path is not None:
+                report["lesion_mask"] = str(Path(lesion_mask_path).resolve())
+            write_outputs(folder, files, report, previous, progress)
+    written = {key: paths[key] for key in files} | {"report": paths["report"]}
     progress.finish(f"wrote {len(written)} files to {out_dir}")
     return written
 
 
-class staged_output_dir:
-    """Context manager: a hidden staging folder whose files move into ``out_dir`` on success."""
-
-    def __init__(self, out_dir: str | os.PathLike) -> None:
-        self.out_dir = Path(out_dir)
-        self.created_out_dir = False
-        self.staging: Path | None = None
-
-    def __enter__(self) -> Path:
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise InputError(f"--out {self.out_dir} exists and is not a folder")
-        if not self.out_dir.exists():
-            self.out_dir.mkdir(parents=True)
-            self.created_out_dir = True
-        self.staging = Path(tempfile.mkdtemp(prefix=".mrisr-partial-", dir=self.out_dir))
-        return self.staging
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.staging is not None
-        try:
-            if exc_type is None:
-                for item in sorted(self.staging.iterdir()):
-                    os.replace(item, self.out_dir / item.name)
-        finally:
-            shutil.rmtree(self.staging, ignore_errors=True)
-            if exc_type is not None and self.created_out_dir and not any(self.out_dir.iterdir()):
-                self.out_dir.rmdir()
+def write_outputs(
+    folder: Path, files: dict[str, tuple[str, Volume]], report: dict[str, Any], previous: list[str], progress: Progress
+) -> None:
+    """Write ``files`` (key -> (file name, volume)) and the report, listing each file's size and
+    SHA-256 under ``outputs``, into a staging folder; then commit them into ``folder`` in place
+    of the ``previous`` outputs."""
+    with storage_errors(folder), staging_folder(folder) as staging:
+        records = {}
+        for index, (key, (name, volume)) in enumerate(files.items(), start=1):
+            write_volume(volume, staging / name)
+            records[key] = file_record(staging / name)
+            progress.report(index / len(files), f"wrote {name}")
+        (staging / REPORT_NAME).write_text(json.dumps(dict(report, outputs=records), indent=2) + "\n")
+        progress.check_cancelled()
+        commit(staging, folder, previous)
