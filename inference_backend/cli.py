@@ -2,31 +2,45 @@
 
 Subcommands: ``run`` (one volume), ``methods`` (what is available), ``demo`` (the main job on
 the embedded MNI152 template), ``benchmark`` (scored comparisons) and ``finetune`` (adapt
-MSP-SR to a site's own HR scans). User errors print one
-line on stderr and exit non-zero (2 input, 3 weights, 4 resources, 130 cancelled); ``--debug``
-shows the traceback.
+MSP-SR to a site's own HR scans). User errors, usage errors included, print one
+line on stderr (and a JSON line on stdout with ``--progress jsonl``) and exit non-zero (2 input,
+3 weights, 4 resources, 130 cancelled; see docs/errors.md); ``--debug`` shows the traceback.
+A closed stdout (``mrisr methods | head -1``) ends the command quietly with 141, as SIGPIPE would.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import NoReturn
 
-from inference_backend.errors import MRISRError, ResourceError
+from inference_backend.errors import Cancelled, InputError, MRISRError, ResourceError
 from inference_backend.progress import Progress, TqdmSink, jsonl_sink
+
+BROKEN_PIPE_STATUS = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors raise InputError, to be reported like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mrisr", description="MRI super-resolution (MRISuperResolution backend)")
+    parser = Parser(prog="mrisr", description="MRI super-resolution (MRISuperResolution backend)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="super-resolve one volume")
-    run.add_argument("input", help="input volume (.nii, .nii.gz, .nrrd, .nhdr)")
+    run.add_argument("input", help="input volume (.nii, .nii.gz, .nrrd, .nhdr) or a folder holding one DICOM series")
     run.add_argument("--method", default="interpolation", help="method name (see `mrisr methods`)")
     target = run.add_mutually_exclusive_group(required=True)
     target.add_argument("--scale", help="per-axis up-sampling factor, e.g. 1,1,4 (or one value for all axes)")
@@ -42,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dtype", default="float32", choices=["float32", "input"], help="voxel type of the outputs")
     run.add_argument("--output-format", default="nii.gz", choices=["nii.gz", "nrrd"], help="file format of the outputs")
     run.add_argument("--max-voxels", type=int, help="refuse outputs larger than this (default 2^28, env MRISR_MAX_VOXELS)")
+    run.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out (all of them)")
     add_progress_argument(run)
 
     methods = commands.add_parser("methods", help="list methods, their options and whether their weights are present")
@@ -78,9 +93,63 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class StopSignal(KeyboardInterrupt):
+    """A KeyboardInterrupt, but not exactly one: CPython ends a program as killed by SIGINT
+    (status -2, not 130) once a plain KeyboardInterrupt went through code that an extension
+    module runs, even if main caught it; a subclass leaves no such mark."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM for one command, handled from the first line of main.
+
+    Before a job they stop the command at once (StopSignal, reported as "cancelled": nothing
+    is written yet), except inside an import, where an exception can abort the interpreter
+    (torch's): then the stop waits for the next :meth:`checkpoint`. During a job they cancel it
+    at its next progress report, and it cleans up. Once the job is over, or the command is
+    stopping, they are ignored: a finished run's outputs are complete, and a second Ctrl-C must
+    not interrupt the report of the first."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.job: Progress | None = None
+        self.over = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.over:
+            return
+        self.requested = True
+        if self.job is not None:
+            self.job.cancel()
+        elif not importing(frame):
+            self.over = True
+            raise StopSignal
+
+    def checkpoint(self) -> None:
+        """Stop now if a signal came while stopping was not safe."""
+        if self.requested and not self.over and self.job is None:
+            self.over = True
+            raise StopSignal
+
+    def install(self) -> dict:
+        """Handle SIGINT and SIGTERM from now on; returns the handlers replaced."""
+        return {sig: signal.signal(sig, self) for sig in STOP_SIGNALS}
+
+
+def importing(frame: FrameType | None) -> bool:
+    """Whether the interrupted code runs inside an import."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+stop_signals = StopSignals()
+
+
 @contextmanager
 def job_progress(mode: str) -> Iterator[Progress]:
-    """A Progress wired to the chosen display and to SIGINT/SIGTERM (which cancel the job)."""
+    """A Progress wired to the chosen display, and cancelled by SIGINT/SIGTERM (see StopSignals)."""
     sinks: list[Callable[[float, str, str], None]] = []
     bar = None
     if mode == "jsonl":
@@ -89,12 +158,13 @@ def job_progress(mode: str) -> Iterator[Progress]:
         bar = TqdmSink()
         sinks.append(bar)
     progress = Progress(sinks)
-    previous = {sig: signal.signal(sig, lambda *_: progress.cancel()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop_signals.job = progress
+    if stop_signals.requested:  # during the imports before the job: it stops at its first report
+        progress.cancel()
     try:
         yield progress
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stop_signals.job, stop_signals.over = None, True
         if bar is not None:
             bar.close()
 
@@ -117,7 +187,9 @@ def command_run(args: argparse.Namespace) -> int:
         dilate_mask_mm=args.dilate_mask,
     )
     with job_progress(args.progress) as progress:
-        written = run_job(args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format)
+        written = run_job(
+            args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format, args.overwrite
+        )
     if args.progress != "jsonl":
         for path in written.values():
             print(path)
@@ -177,7 +249,6 @@ def command_finetune(args: argparse.Namespace) -> int:
     import re
 
     from inference_backend.assets import user_models_dir, verified_model
-    from inference_backend.errors import Cancelled, InputError
     from inference_backend.io import read_volume
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.out) or args.out.endswith(".pt"):
@@ -188,6 +259,8 @@ def command_finetune(args: argparse.Namespace) -> int:
             raise InputError(f"{scan}: too small to fine-tune on (fewer than 32^3 voxels)")
     from inference_backend.training import msp_sr
     from inference_backend.training.common import parse_factors, parse_share
+
+    stop_signals.checkpoint()
 
     protocol = []  # the degradations to adapt to, where the user narrows them (checked as training checks them)
     for flag, value, check in (("--factors", args.factors, parse_factors), ("--in-plane-share", args.in_plane_share, parse_share)):
@@ -218,26 +291,73 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    jsonl = getattr(args, "progress", None) == "jsonl"
+    """The command line. Called as the program (no ``argv``), SIGINT and SIGTERM stay ignored to
+    the end: one arriving while the interpreter exits must not turn a finished run into a killed one."""
+    global stop_signals
+    stop_signals = StopSignals()
+    previous = stop_signals.install()  # first of all: a signal while the imports load is a clean stop too
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    jsonl, debug = progress_flag(arguments) == "jsonl", "--debug" in arguments  # for errors before argparse is done
     try:
-        return COMMANDS[args.command](args)
-    except MRISRError as error:
-        return report_error(error, error.exit_code, jsonl, args.debug)
-    except MemoryError as error:
-        resource_error = ResourceError("out of memory: try a smaller target resolution, fewer samples or the CPU")
-        return report_error(resource_error, resource_error.exit_code, jsonl, args.debug, error)
-    except Exception as error:  # noqa: BLE001 - last resort: one line, not a traceback
-        wrapped = MRISRError(f"internal error ({type(error).__name__}: {error}); rerun with --debug for details")
-        return report_error(wrapped, 1, jsonl, args.debug, error)
+        parser = build_parser()
+        stop_signals.checkpoint()
+        args = parser.parse_args(arguments)
+        jsonl, debug = getattr(args, "progress", None) == "jsonl", args.debug
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed stdout is found here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        stop_signals.over = True
+        silence_stdout()
+        return BROKEN_PIPE_STATUS
+    except (Exception, KeyboardInterrupt) as raised:  # noqa: BLE001 - last resort: one line, not a traceback
+        stop_signals.over = True  # a Ctrl-C now must not interrupt the report
+        error = user_error(raised)
+        return report_error(error, jsonl, debug, raised)
+    finally:
+        for sig, handler in previous.items():  # SIG_IGN: Python drops its own handlers while it exits
+            signal.signal(sig, handler if argv is not None else signal.SIG_IGN)
 
 
-def report_error(
-    error: Exception, exit_code: int, jsonl: bool, debug: bool, cause: BaseException | None = None
-) -> int:
+def progress_flag(argv: list[str]) -> str | None:
+    """The ``--progress`` value as written in full, read before argparse runs: its own errors
+    and an early Ctrl-C are reported as JSON in jsonl mode too."""
+    for flag, value in zip(argv, argv[1:] + [""]):
+        if flag == "--progress":
+            return value
+        if flag.startswith("--progress="):
+            return flag.partition("=")[2]
+    return None
+
+
+def user_error(raised: BaseException) -> MRISRError:
+    """What the user is told: our errors as they are; Ctrl-C, memory and anything else in one line."""
+    if isinstance(raised, MRISRError):
+        return raised
+    if isinstance(raised, KeyboardInterrupt):
+        return Cancelled()
+    if isinstance(raised, MemoryError):
+        return ResourceError("out of memory: try a smaller target resolution, fewer samples or the CPU")
+    return MRISRError(f"internal error ({type(raised).__name__}: {raised}); rerun with --debug for details")
+
+
+def silence_stdout() -> None:
+    """The reader of stdout is gone: what is still buffered goes to the null device, so the
+    interpreter's final flush is quiet."""
+    try:
+        descriptor = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(descriptor, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a captured stdout): nothing to flush there
+        pass
+
+
+def report_error(error: MRISRError, jsonl: bool, debug: bool, cause: BaseException | None = None) -> int:
     if debug:
         traceback.print_exception(cause or error)
     if jsonl:
-        print(json.dumps({"error": str(error), "exit_code": exit_code}), flush=True)
+        try:
+            print(json.dumps({"error": str(error), "exit_code": error.exit_code}), flush=True)
+        except BrokenPipeError:  # the program reading the lines is gone; stderr still says it
+            silence_stdout()
     print(f"mrisr: error: {error}", file=sys.stderr, flush=True)
-    return exit_code
+    return error.exit_code
