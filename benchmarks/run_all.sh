@@ -64,3 +64,4 @@ $MRISR benchmark --suite imputation --out benchmarks/results/imputation/steps-1 
 .venv/bin/python benchmarks/lesion_fill_detail.py
 .venv/bin/python benchmarks/stroke_case.py
 .venv/bin/python benchmarks/inverse_sr_cost.py --steps 5  # per tile; the default 40 costs about 8x the inversion time
+.venv/bin/python benchmarks/soak.py  # 200 runs interrupted at random into one output root: nothing lost, nothing left
