@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     methods = commands.add_parser("methods", help="list methods, their options and whether their weights are present")
     methods.add_argument("--json", action="store_true", help="machine-readable output")
 
+    devices = commands.add_parser("devices", help="the devices this Python's PyTorch can compute on (CPU, CUDA GPUs, Apple's GPU)")
+    devices.add_argument("--json", action="store_true", help="machine-readable output")
+
     demo = commands.add_parser("demo", help="the main job on the embedded MNI152 template, scored against it")
     demo.add_argument("--out", default="mrisr-demo", help="output folder (default: ./mrisr-demo)")
     demo.add_argument("--method", help="method to demonstrate (default: the best one whose weights are present)")
@@ -281,9 +284,23 @@ def command_finetune(args: argparse.Namespace) -> int:
         raise Cancelled(f"fine-tuning stopped; the same command resumes from the last checkpoint in {runs}") from None
 
 
+def command_devices(args: argparse.Namespace) -> int:
+    from inference_backend.devices import list_devices
+
+    devices = list_devices()
+    if args.json:
+        print(json.dumps([device.as_dict() for device in devices], indent=2))
+        return 0
+    for device in devices:
+        memory = f", {device.free_memory_gb:.1f} of {device.total_memory_gb:.1f} GB free" if device.total_memory_gb else ""
+        print(f"{device.id}: {device.name}{memory}")
+    return 0
+
+
 COMMANDS = {
     "run": command_run,
     "methods": command_methods,
+    "devices": command_devices,
     "demo": command_demo,
     "benchmark": command_benchmark,
     "finetune": command_finetune,

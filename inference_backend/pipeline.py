@@ -12,7 +12,7 @@ import json
 import math
 import os
 import platform
-import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,14 +191,26 @@ def _device_for(spec: MethodSpec, requested: str) -> str:
     return device if spec.uses_gpu else "cpu"
 
 
-def peak_memory_mb(device: str) -> dict[str, float]:
-    """Peak resident memory of this process (and of the GPU when one was used), in MiB."""
-    peak = {"cpu_rss": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+def peak_memory_mb(device: str) -> dict[str, float | None]:
+    """Peak resident memory of this process (and of the GPU when one was used), in MiB; the
+    CPU figure is None where the system does not report it (Windows)."""
+    peak: dict[str, float | None] = {"cpu_rss": peak_resident_mb()}
     if device.startswith("cuda"):
         import torch
 
         peak["gpu_allocated"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return peak
+
+
+def peak_resident_mb() -> float | None:
+    """This process's peak resident memory in MiB (``resource`` is POSIX-only; macOS reports
+    bytes where Linux reports KiB)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 2**20 if sys.platform == "darwin" else peak / 1024, 1)
 
 
 def library_versions() -> dict[str, str]:

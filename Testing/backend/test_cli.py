@@ -154,3 +154,22 @@ def test_usage_errors_give_a_json_line_in_jsonl_mode(volume_file, capsys):
     message = "the following arguments are required: --out (see `mrisr run --help`)"
     assert [json.loads(line) for line in captured.out.splitlines()] == [{"error": message, "exit_code": 2}]
     assert captured.err.strip() == f"mrisr: error: {message}"
+
+
+def test_the_run_path_needs_no_unix_only_module(tmp_path, volume_file):
+    """Windows has no ``resource``: a run there works and says its peak memory is unknown."""
+    script = (
+        "import sys; sys.modules['resource'] = None\n"
+        "from inference_backend.cli import main\n"
+        f"sys.exit(main(['run', {str(volume_file)!r}, '--scale', '1,1,2', '--out', {str(tmp_path / 'out')!r}, '--progress', 'none']))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["peak_memory_mb"] == {"cpu_rss": None}
+
+
+def test_devices_lists_what_this_python_can_use(capsys):
+    assert main(["devices", "--json"]) == 0
+    devices = json.loads(capsys.readouterr().out)
+    assert devices[0]["id"] == "cpu" and {"name", "total_memory_gb", "free_memory_gb"} <= set(devices[0])

@@ -108,6 +108,33 @@ class Harness:
         return ModuleHarness(module_file)
 
 
+def _uninspectable_modules() -> list[str]:
+    """Loaded modules that ``inspect`` cannot unwrap (torch.classes answers every attribute, then
+    raises): PySide6's one-time scan of all modules' sources would stop on them."""
+    import inspect
+
+    names = []
+    for name, module in list(sys.modules.items()):
+        try:
+            inspect.unwrap(module)
+        except Exception:  # noqa: BLE001 - exactly the modules to set aside
+            names.append(name)
+    return names
+
+
+class _hidden:
+    """Set some ``sys.modules`` entries aside for the duration of a block."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.modules = names, {}
+
+    def __enter__(self) -> None:
+        self.modules = {name: sys.modules.pop(name) for name in self.names}
+
+    def __exit__(self, *exc: object) -> None:
+        sys.modules.update(self.modules)
+
+
 _installed: Harness | None = None
 
 
@@ -124,7 +151,8 @@ def install() -> Harness:
     from . import pythonqt
 
     sys.meta_path.insert(0, _PythonQtImportHook())
-    pythonqt.install({})
+    with _hidden(_uninspectable_modules()):
+        pythonqt.install({})  # PySide6 reads every loaded module's source the first time a feature is enabled
     from . import widgets
 
     pythonqt.UiLoader.custom_widgets.update({cls.__name__: cls for cls in widgets.CTK + widgets.QMRML})
