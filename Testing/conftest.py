@@ -11,9 +11,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "MRISuperResolution"))  # the Slicer module's helper package
 
-from inference_backend.datasets import shared_data_dir  # noqa: E402
-from inference_backend.io import write_volume  # noqa: E402
-from inference_backend.volume import Grid, Volume  # noqa: E402
+from inference_backend.data.datasets import shared_data_dir  # noqa: E402
+from inference_backend.imaging.io import write_volume  # noqa: E402
+from inference_backend.imaging.volume import Grid, Volume  # noqa: E402
 
 
 def rotation(axis: np.ndarray, degrees: float) -> np.ndarray:
@@ -73,8 +73,8 @@ def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An untrained tiny Res-SRDiff (`tiny-res-srdiff`) exported to a user models folder, as a user model would be."""
     import torch
 
-    from inference_backend.methods.res_srdiff import ResSRDiffNet
-    from inference_backend.residual_shift import ResidualShiftSchedule
+    from inference_backend.methods.res_srdiff.method import ResSRDiffNet
+    from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
     from inference_backend.training.common import export_model
 
     monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path / "models"))

@@ -13,8 +13,8 @@ import json
 
 import numpy as np
 
-from inference_backend.datasets import REPO_ROOT, load_mni152, shared_data_dir
-from inference_backend.io import read_volume
+from inference_backend.data.datasets import REPO_ROOT, load_mni152, shared_data_dir
+from inference_backend.imaging.io import read_volume
 
 HALF_SIDE = 32
 

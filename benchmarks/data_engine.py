@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference_backend.datasets import REPO_ROOT, shared_data_dir
-from inference_backend.methods.res_srdiff import ResSRDiffNet
-from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.synth import SyntheticBrainGenerator
-from inference_backend.training_data import SlicePairStream, default_sources
+from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.data.synth import SyntheticBrainGenerator
+from inference_backend.data.training_data import SlicePairStream, default_sources
+from inference_backend.methods.res_srdiff.method import ResSRDiffNet
+from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
 
 
 def measure(data: Path, pairs: int = 600, batch: int = 16) -> dict:

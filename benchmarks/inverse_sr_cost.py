@@ -14,13 +14,14 @@ import time
 
 import numpy as np
 
-from inference_backend.benchmark import PeakMemory
-from inference_backend.cases import slice_masking_case
-from inference_backend.datasets import REPO_ROOT, load_mni152
-from inference_backend.lesion_fill import FILLS
-from inference_backend.metrics import image_metrics
-from inference_backend.panels import Tile, central_slice, save_panel
-from inference_backend.pipeline import JobOptions, library_versions, process
+from inference_backend.data.datasets import REPO_ROOT, load_mni152
+from inference_backend.evaluation.benchmark import PeakMemory
+from inference_backend.evaluation.cases import slice_masking_case
+from inference_backend.evaluation.metrics import image_metrics
+from inference_backend.evaluation.panels import Tile, central_slice, save_panel
+from inference_backend.job import JobOptions
+from inference_backend.methods.lesion_fill import FILLS
+from inference_backend.pipeline import library_versions, process
 
 OUT = REPO_ROOT / "benchmarks" / "results" / "inverse_sr_cost"
 LESION_DIAMETER_MM = 30.0

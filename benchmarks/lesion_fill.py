@@ -17,10 +17,15 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
-from inference_backend.datasets import REPO_ROOT, load_mni152, package_data_file, shared_data_dir
-from inference_backend.io import read_volume
-from inference_backend.lesion_fill import FILLS
-from inference_backend.panels import Tile, save_panel
+from inference_backend.data.datasets import (
+    REPO_ROOT,
+    load_mni152,
+    package_data_file,
+    shared_data_dir,
+)
+from inference_backend.evaluation.panels import Tile, save_panel
+from inference_backend.imaging.io import read_volume
+from inference_backend.methods.lesion_fill import FILLS
 
 RADII_MM = (3, 6, 10)
 PLACEMENTS = 3

@@ -14,13 +14,13 @@ Writes benchmarks/results/lesion_fill_detail/results.{json,md}.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from lesion_fill import otsu_tissues, synthetic_lesions
 from report import markdown_table, write_results
+from scipy import ndimage
 
-from inference_backend.datasets import REPO_ROOT, shared_data_dir
-from inference_backend.io import read_volume
-from inference_backend.lesion_fill import fill_inverse_sr, fill_neighbourhood
+from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.imaging.io import read_volume
+from inference_backend.methods.lesion_fill import fill_inverse_sr, fill_neighbourhood
 
 SCANS = ("spm152", "chris_t1")
 BORDER_BINS_VOXELS = (0, 1, 2, 3, 4, 6, np.inf)  # the prior works on voxels, so distances in voxels

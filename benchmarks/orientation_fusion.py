@@ -20,14 +20,20 @@ from unittest import mock
 import numpy as np
 from report import write_results
 
-import inference_backend.slicing as slicing
-from inference_backend.atlas import atlas_brain_mask
-from inference_backend.cases import through_plane_case
-from inference_backend.datasets import REPO_ROOT, load_mni152, load_mni152_brain_mask, shared_data_dir
-from inference_backend.io import read_volume
-from inference_backend.metrics import psnr
-from inference_backend.normalization import IntensityNormalizer
-from inference_backend.pipeline import JobOptions, process
+import inference_backend.methods.slicing as slicing
+from inference_backend.data.datasets import (
+    REPO_ROOT,
+    load_mni152,
+    load_mni152_brain_mask,
+    shared_data_dir,
+)
+from inference_backend.evaluation.atlas import atlas_brain_mask
+from inference_backend.evaluation.cases import through_plane_case
+from inference_backend.evaluation.metrics import psnr
+from inference_backend.imaging.io import read_volume
+from inference_backend.imaging.normalization import IntensityNormalizer
+from inference_backend.job import JobOptions
+from inference_backend.pipeline import process
 
 TUNING = ("chris_t1", "spm152")
 EVALUATION = ("seg3D_MR", "mni152")

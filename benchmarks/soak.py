@@ -45,10 +45,10 @@ import numpy as np
 from report import markdown_table, write_results
 from scipy import ndimage
 
-from inference_backend.datasets import REPO_ROOT
-from inference_backend.io import read_volume, write_volume
+from inference_backend.data.datasets import REPO_ROOT
+from inference_backend.imaging.io import read_volume, write_volume
+from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.outputs import LOCK_NAME, STAGING_PREFIX
-from inference_backend.volume import Grid, Volume
 
 STAGES = ("read", "super-resolve", "write", "done")
 CANCELLED = "mrisr: error: cancelled: no output was written"

@@ -12,11 +12,12 @@ import argparse
 import json
 import time
 
-from inference_backend.benchmark import PeakMemory
-from inference_backend.cases import through_plane_case
-from inference_backend.datasets import REPO_ROOT, load_mni152
+from inference_backend.data.datasets import REPO_ROOT, load_mni152
 from inference_backend.devices import resolve_device
-from inference_backend.pipeline import JobOptions, library_versions, process
+from inference_backend.evaluation.benchmark import PeakMemory
+from inference_backend.evaluation.cases import through_plane_case
+from inference_backend.job import JobOptions
+from inference_backend.pipeline import library_versions, process
 
 SIZE = (181, 217, 181)
 

@@ -19,11 +19,12 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
-from inference_backend.datasets import REPO_ROOT, shared_data_dir
-from inference_backend.io import read_volume, write_volume
-from inference_backend.lesion_fill import FILLS
-from inference_backend.panels import Tile, save_panel
-from inference_backend.pipeline import JobOptions, process
+from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.evaluation.panels import Tile, save_panel
+from inference_backend.imaging.io import read_volume, write_volume
+from inference_backend.job import JobOptions
+from inference_backend.methods.lesion_fill import FILLS
+from inference_backend.pipeline import process
 
 ASYMMETRY_THRESHOLD = 1.6  # in units of the brain's 10-90 percentile range
 SMOOTHING_VOXELS = 2.5

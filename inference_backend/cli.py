@@ -35,27 +35,19 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from inference_backend.job import add_job_arguments
+
     parser = Parser(prog="mrisr", description="MRI super-resolution (MRISuperResolution backend)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="super-resolve one volume")
     run.add_argument("input", help="input volume (.nii, .nii.gz, .nrrd, .nhdr) or a folder holding one DICOM series")
-    run.add_argument("--method", default="interpolation", help="method name (see `mrisr methods`)")
-    target = run.add_mutually_exclusive_group(required=True)
-    target.add_argument("--scale", help="per-axis up-sampling factor, e.g. 1,1,4 (or one value for all axes)")
-    target.add_argument("--spacing", help="target voxel spacing in mm, e.g. 1,1,1 (or one value)")
+    add_job_arguments(run)
     run.add_argument("--out", required=True, help="output folder (created if needed)")
-    run.add_argument("--samples", type=int, default=1, help="samples of a stochastic method (mean + variance)")
     run.add_argument("--lesion-mask", help="lesion mask on the input's grid (> 0 = lesion): writes a lesion-filled volume")
-    run.add_argument("--lesion-fill", default="neighbourhood", help="neighbourhood (biharmonic), nawm-mean, or inverse-sr (the 3D prior; slower, and behind neighbourhood on synthetic lesions)")
-    run.add_argument("--dilate-mask", type=float, default=0.0, metavar="MM", help="grow the lesion mask by this many mm")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    run.add_argument("--seed", type=int, default=0, help="random seed of stochastic methods")
-    run.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help="method option (repeatable)")
     run.add_argument("--output-dtype", default="float32", choices=["float32", "input"], help="voxel type of the outputs")
     run.add_argument("--output-format", default="nii.gz", choices=["nii.gz", "nrrd"], help="file format of the outputs")
-    run.add_argument("--max-voxels", type=int, help="refuse outputs larger than this (default 2^28, env MRISR_MAX_VOXELS)")
     run.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out (all of them)")
     add_progress_argument(run)
 
@@ -81,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--factors", help="the up-sampling factors you will use, e.g. 4 (default: 2-6, as in training)")
     finetune.add_argument("--in-plane-share", help="fraction of in-plane pairs: 0 for thick-slice scans only (default: as in training)")
 
-    from inference_backend.benchmark import add_benchmark_arguments
+    from inference_backend.evaluation.benchmark import add_benchmark_arguments
 
-    add_benchmark_arguments(commands.add_parser("benchmark", help="score methods on a suite of degraded cases"))
+    benchmark = commands.add_parser("benchmark", help="score methods on a suite of degraded cases")
+    add_benchmark_arguments(benchmark)
+    add_progress_argument(benchmark)
     return parser
 
 
@@ -173,22 +167,10 @@ def job_progress(mode: str) -> Iterator[Progress]:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from inference_backend.pipeline import JobOptions, run_job
-    from inference_backend.registry import parse_method_options
-    from inference_backend.target import parse_triplet
+    from inference_backend.job import JobOptions
+    from inference_backend.pipeline import run_job
 
-    options = JobOptions(
-        method=args.method,
-        method_options=parse_method_options(args.opt),
-        scale=parse_triplet(args.scale, "--scale") if args.scale else None,
-        spacing=parse_triplet(args.spacing, "--spacing") if args.spacing else None,
-        samples=args.samples,
-        seed=args.seed,
-        device=args.device,
-        max_voxels=args.max_voxels,
-        lesion_fill=args.lesion_fill,
-        dilate_mask_mm=args.dilate_mask,
-    )
+    options = JobOptions.from_arguments(args)
     with job_progress(args.progress) as progress:
         written = run_job(
             args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format, args.overwrite
@@ -209,7 +191,6 @@ def command_methods(args: argparse.Namespace) -> int:
             "stochastic": spec.stochastic,
             "weights": list(spec.weights),
             "weights_present": spec.assets_present(),
-            "needs_lesion_mask": spec.needs_lesion_mask,
             "expected_time": spec.expected_time,
             "paper": spec.paper,
             "options": [
@@ -233,7 +214,7 @@ def command_methods(args: argparse.Namespace) -> int:
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    from inference_backend.demo import run_demo
+    from inference_backend.evaluation.demo import run_demo
 
     with job_progress(args.progress) as progress:
         run_demo(args.out, method=args.method, device=args.device, progress=progress)
@@ -241,7 +222,7 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 def command_benchmark(args: argparse.Namespace) -> int:
-    from inference_backend.benchmark import run_benchmark_command
+    from inference_backend.evaluation.benchmark import run_benchmark_command
 
     with job_progress(args.progress) as progress:
         run_benchmark_command(args, progress)
@@ -252,7 +233,7 @@ def command_finetune(args: argparse.Namespace) -> int:
     import re
 
     from inference_backend.assets import user_models_dir, verified_model
-    from inference_backend.io import read_volume
+    from inference_backend.imaging.io import read_volume
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.out) or args.out.endswith(".pt"):
         raise InputError(f"--out {args.out!r}: a model name is letters, digits, '.', '_' and '-' (no path, no .pt)")
@@ -260,28 +241,21 @@ def command_finetune(args: argparse.Namespace) -> int:
     for scan in args.hr:
         if read_volume(scan).array.size < 32**3:
             raise InputError(f"{scan}: too small to fine-tune on (fewer than 32^3 voxels)")
-    from inference_backend.training import msp_sr
     from inference_backend.training.common import parse_factors, parse_share
+    from inference_backend.training.msp_sr import finetune
 
     stop_signals.checkpoint()
-
-    protocol = []  # the degradations to adapt to, where the user narrows them (checked as training checks them)
-    for flag, value, check in (("--factors", args.factors, parse_factors), ("--in-plane-share", args.in_plane_share, parse_share)):
-        if value is not None:
-            try:
-                check(value)
-            except argparse.ArgumentTypeError as error:
-                raise InputError(f"{flag} {error}") from None
-            protocol += [flag, value]
-
+    try:  # the degradations to adapt to, where the user narrows them (checked as training checks them)
+        factors = None if args.factors is None else parse_factors(args.factors)
+        share = None if args.in_plane_share is None else parse_share(args.in_plane_share)
+    except argparse.ArgumentTypeError as error:
+        raise InputError(f"--factors / --in-plane-share: {error}") from None
     runs = user_models_dir().parent / "finetune-runs" / args.out
-    arguments = ["--stage", "target", "--hr", *args.hr, "--start-from", args.start_from, "--export", "--export-name", args.out,
-                 "--models-dir", str(user_models_dir()), "--run-dir", str(runs), "--minutes", str(args.minutes),
-                 "--threads", str(args.threads), *protocol]  # fmt: skip
     try:
-        return msp_sr.main(arguments)
+        finetune(args.hr, args.out, args.minutes, args.start_from, args.threads, factors, share)
     except KeyboardInterrupt:
         raise Cancelled(f"fine-tuning stopped; the same command resumes from the last checkpoint in {runs}") from None
+    return 0
 
 
 def command_devices(args: argparse.Namespace) -> int:

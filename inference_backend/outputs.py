@@ -31,7 +31,7 @@ from typing import Any
 
 from inference_backend.assets import sha256_of
 from inference_backend.errors import InputError, MRISRError, ResourceError
-from inference_backend.io import free_space
+from inference_backend.imaging.io import free_space
 
 LOCK_NAME = ".mrisr-lock"
 STAGING_PREFIX = ".mrisr-partial-"

@@ -9,12 +9,11 @@ no output file behind, and a previous run's results are replaced only when asked
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,19 @@ import numpy as np
 
 from inference_backend import __version__
 from inference_backend.errors import InputError, MRISRError, ResourceError
-from inference_backend.io import (
+from inference_backend.imaging.io import (
     cast_like,
     check_storable,
-    check_voxel_budget,
     read_mask,
     read_volume,
     validate_intensities,
     volume_stem,
     write_volume,
 )
-from inference_backend.lesion_fill import FILLS, dilate_mask, fill_lesion, mask_on_grid
+from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.job import JobOptions, validate_job
 from inference_backend.methods.base import MethodRequest, MethodResult
+from inference_backend.methods.lesion_fill import dilate_mask, fill_lesion, mask_on_grid
 from inference_backend.outputs import (
     REPORT_NAME,
     claimed_folder,
@@ -45,28 +45,6 @@ from inference_backend.outputs import (
 )
 from inference_backend.progress import Progress
 from inference_backend.registry import MethodSpec, get_method
-from inference_backend.target import target_grid
-from inference_backend.volume import Grid, Volume
-
-MAX_SAMPLES = 64
-
-
-@dataclass
-class JobOptions:
-    """Everything that defines a job besides the input data."""
-
-    method: str = "interpolation"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    scale: tuple[float, float, float] | None = None
-    spacing: tuple[float, float, float] | None = None
-    target: Grid | None = None  # an explicit output grid (e.g. a reference volume's), instead of scale/spacing
-    samples: int = 1
-    seed: int = 0
-    device: str = "auto"
-    max_voxels: int | None = None
-    keep_samples: bool = False
-    lesion_fill: str = "neighbourhood"  # see inference_backend.lesion_fill.FILLS
-    dilate_mask_mm: float = 0.0
 
 
 @dataclass
@@ -115,7 +93,7 @@ def process(
     check_finite(named, spec.name)
     report = {
         "method": spec.name,
-        "options": method_options,
+        "options": method_options.as_dict(),
         "resolved_options": result.resolved,
         "model": None if result.model is None else {"name": result.model.name, "sha256": result.model.sha256},
         "samples": options.samples,
@@ -129,23 +107,6 @@ def process(
         "versions": library_versions(),
     }
     return JobOutputs(result.volume, result.variance, lesion_filled, report, result.samples)
-
-
-def validate_job(grid: Grid, options: JobOptions) -> Grid:
-    """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
-    method and its options, samples, lesion fill, target resolution and voxel budget. Returns
-    the output grid."""
-    spec = get_method(options.method)
-    spec.parse_options(options.method_options)
-    if not 1 <= options.samples <= MAX_SAMPLES:
-        raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}; got {options.samples}")
-    if options.lesion_fill not in FILLS:
-        raise InputError(f"--lesion-fill must be one of {', '.join(FILLS)}; got {options.lesion_fill!r}")
-    if not (math.isfinite(options.dilate_mask_mm) and options.dilate_mask_mm >= 0):
-        raise InputError(f"--dilate-mask must be a number of mm >= 0; got {options.dilate_mask_mm}")
-    target = options.target or target_grid(grid, options.scale, options.spacing, options.max_voxels)
-    check_voxel_budget(target, "the output", options.max_voxels)  # an explicit target's too
-    return target
 
 
 def grown_mask(mask: np.ndarray, grid: Grid, dilate_mm: float) -> np.ndarray:

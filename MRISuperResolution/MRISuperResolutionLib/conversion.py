@@ -7,7 +7,7 @@ import numpy as np
 import vtk
 
 if TYPE_CHECKING:
-    from inference_backend.volume import Volume
+    from inference_backend.imaging.volume import Volume
 
 
 def ijk_to_ras(node) -> np.ndarray:
@@ -22,7 +22,7 @@ def volume_from_node(node) -> "Volume":
     from slicer.util import arrayFromVolume
 
     from inference_backend.errors import InputError
-    from inference_backend.volume import Grid, Volume
+    from inference_backend.imaging.volume import Grid, Volume
 
     if node is None or node.GetImageData() is None:
         raise InputError("the input volume has no image data")
@@ -54,7 +54,7 @@ def mask_from_node(mask_node, reference_node, reference: "Volume") -> np.ndarray
     import slicer
 
     from inference_backend.errors import InputError
-    from inference_backend.lesion_fill import mask_on_grid
+    from inference_backend.methods.lesion_fill import mask_on_grid
 
     if mask_node.IsA("vtkMRMLSegmentationNode"):
         scene = mask_node.GetScene()

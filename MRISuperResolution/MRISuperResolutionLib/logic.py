@@ -24,8 +24,18 @@ from typing import Any
 
 from MRISuperResolutionLib import display
 from MRISuperResolutionLib.backend import ensure_importable
-from MRISuperResolutionLib.conversion import mask_from_node, update_node_from_volume, volume_from_node
-from MRISuperResolutionLib.runners import RUNNERS, JobRequest, JobResult, SubprocessRunner, query_devices
+from MRISuperResolutionLib.conversion import (
+    mask_from_node,
+    update_node_from_volume,
+    volume_from_node,
+)
+from MRISuperResolutionLib.runners import (
+    RUNNERS,
+    JobRequest,
+    JobResult,
+    SubprocessRunner,
+    query_devices,
+)
 
 OUTPUT_ROLES = {"sr": "{} SR", "variance": "{} SR variance", "lesion_filled": "{} lesion-filled"}
 ROLE_ATTRIBUTE = "MRISuperResolution.OutputRole"
@@ -192,9 +202,9 @@ class SuperResolutionLogic:
         """(summary of input and output grids, or None; the problem with the target, or None)."""
         ensure_importable()
         from inference_backend.errors import MRISRError
-        from inference_backend.io import check_voxel_budget
-        from inference_backend.target import target_grid
-        from inference_backend.volume import Grid
+        from inference_backend.imaging.io import check_voxel_budget
+        from inference_backend.imaging.target import target_grid
+        from inference_backend.imaging.volume import Grid
 
         image = inputVolume.GetImageData()
         if image is None:
@@ -283,7 +293,7 @@ class SuperResolutionLogic:
         """
         ensure_importable()
         from inference_backend.errors import InputError
-        from inference_backend.pipeline import JobOptions, validate_job
+        from inference_backend.job import JobOptions, validate_job
         from inference_backend.registry import get_method
 
         if inputVolume is None:

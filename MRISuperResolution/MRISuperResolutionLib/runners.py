@@ -26,8 +26,8 @@ import numpy as np
 from MRISuperResolutionLib.backend import ensure_importable
 
 if TYPE_CHECKING:
-    from inference_backend.pipeline import JobOptions
-    from inference_backend.volume import Volume
+    from inference_backend.imaging.volume import Volume
+    from inference_backend.job import JobOptions
 
 ProgressCallback = Callable[[float, str, str], None]
 KILL_GRACE_SECONDS = 5.0
@@ -82,27 +82,17 @@ class SubprocessRunner:
         self.environment = dict(os.environ if environment is None else environment)
 
     def command(self, request: JobRequest, input_path: Path, mask_path: Path | None, out_dir: Path) -> list[str]:
-        options = request.options
-        command = [self.python_executable, "-m", "inference_backend", "run", str(input_path), "--method", options.method]
-        if options.scale is not None:
-            command += ["--scale", ",".join(repr(float(s)) for s in options.scale)]
-        else:
-            command += ["--spacing", ",".join(repr(float(s)) for s in options.spacing)]
-        command += ["--samples", str(options.samples), "--seed", str(options.seed), "--device", options.device]
-        for name, value in options.method_options.items():
-            command += ["--opt", f"{name}={value}"]
-        if options.max_voxels is not None:
-            command += ["--max-voxels", str(options.max_voxels)]
+        """``mrisr run`` with the request's own options (their one command-line form)."""
+        command = [self.python_executable, "-m", "inference_backend", "run", str(input_path), *request.options.arguments()]
         if mask_path is not None:
-            command += ["--lesion-mask", str(mask_path), "--lesion-fill", options.lesion_fill]
-            command += ["--dilate-mask", repr(float(options.dilate_mask_mm))]
+            command += ["--lesion-mask", str(mask_path)]
         return command + ["--out", str(out_dir), "--output-format", "nrrd", "--progress", "jsonl"]
 
     def run(self, request: JobRequest, on_progress: ProgressCallback, cancel: threading.Event) -> JobResult:
         root = ensure_importable()
         from inference_backend.errors import Cancelled, MRISRError
-        from inference_backend.io import read_volume, write_volume
-        from inference_backend.volume import Volume
+        from inference_backend.imaging.io import read_volume, write_volume
+        from inference_backend.imaging.volume import Volume
 
         with tempfile.TemporaryDirectory(prefix="mrisr-", dir=self.temp_root) as temporary:
             folder = Path(temporary)

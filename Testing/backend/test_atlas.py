@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 from conftest import rotation
+from scipy import ndimage
 
-from inference_backend.atlas import atlas_brain_mask, register_affine, rough_brain
-from inference_backend.datasets import load_mni152, load_mni152_brain_mask
-from inference_backend.io import from_sitk, to_sitk
-from inference_backend.metrics import head_mask
-from inference_backend.volume import Grid, Volume
+from inference_backend.data.datasets import load_mni152, load_mni152_brain_mask
+from inference_backend.evaluation.atlas import (
+    atlas_brain_mask,
+    register_affine,
+    rough_brain,
+)
+from inference_backend.evaluation.metrics import head_mask
+from inference_backend.imaging.io import from_sitk, to_sitk
+from inference_backend.imaging.volume import Grid, Volume
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

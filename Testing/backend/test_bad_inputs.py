@@ -18,14 +18,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from conftest import make_volume
+
 from inference_backend.cli import main
-from inference_backend.io import read_volume, write_volume
+from inference_backend.imaging.io import read_volume, write_volume
+from inference_backend.imaging.target import target_grid
+from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.methods.base import MethodResult
 from inference_backend.outputs import LOCK_NAME, Owner
-from inference_backend.target import target_grid
-from inference_backend.volume import Grid, Volume
 
 
 def shear(amount: float = 0.3) -> np.ndarray:
@@ -204,7 +204,7 @@ def _(c: Case) -> list[str]:
 
 @case("method-output-nan", 1, "NaN/Inf voxels (interpolation failed on this input); nothing was written")
 def _(c: Case) -> list[str]:
-    import inference_backend.methods.interpolation as interpolation
+    import inference_backend.methods.interpolation.method as interpolation
 
     def garbage(request) -> MethodResult:
         return MethodResult(Volume(np.full(request.target.size, np.nan, np.float32), request.target))

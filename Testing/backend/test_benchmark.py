@@ -6,9 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from inference_backend.benchmark import Entry
 from inference_backend.cli import main
-from inference_backend.metrics import head_mask, interval_coverage, psnr, sample_nll, ssim, std_error_correlation
+from inference_backend.evaluation.benchmark import Entry
+from inference_backend.evaluation.metrics import (
+    head_mask,
+    interval_coverage,
+    psnr,
+    sample_nll,
+    ssim,
+    std_error_correlation,
+)
 
 
 def test_quick_suite_writes_json_markdown_and_panels(tmp_path):
@@ -29,7 +36,7 @@ def test_brain_mask_is_the_template_brain():
     """Grey + white matter, closed and filled: the skull-stripped template's own foreground,
     all of it and little more (Dice > 0.93; a wrong threshold or a missing fill breaks it), with
     the dark ventricles inside."""
-    from inference_backend.datasets import load_mni152, load_mni152_brain_mask
+    from inference_backend.data.datasets import load_mni152, load_mni152_brain_mask
 
     template, brain = load_mni152(), load_mni152_brain_mask()
     assert brain.shape == template.grid.size
@@ -72,8 +79,8 @@ def test_metrics_on_known_cases():
 def test_tuning_suite_keeps_the_held_out_scan_unseen(tuning_suite, evaluation_suite, scans):
     """Options are tuned on the slabs of a training scan (and of spm152, which no model saw); the
     held-out scan's slabs are the same cases, never mixed in."""
-    from inference_backend.benchmark import HELD_OUT_SCANS, suite_cases
-    from inference_backend.datasets import shared_data_dir
+    from inference_backend.data.datasets import shared_data_dir
+    from inference_backend.evaluation.benchmark import HELD_OUT_SCANS, suite_cases
 
     if shared_data_dir() is None:
         pytest.skip("needs the development data (../shared/data)")

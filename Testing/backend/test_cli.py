@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, make_volume
+
 from inference_backend.cli import main
-from inference_backend.io import read_volume, write_volume
-from inference_backend.target import target_grid
-from inference_backend.volume import Volume
+from inference_backend.imaging.io import read_volume, write_volume
+from inference_backend.imaging.target import target_grid
+from inference_backend.imaging.volume import Volume
 
 
 def test_run_writes_result_and_report(tmp_path, volume_file, capsys):
@@ -173,3 +173,18 @@ def test_devices_lists_what_this_python_can_use(capsys):
     assert main(["devices", "--json"]) == 0
     devices = json.loads(capsys.readouterr().out)
     assert devices[0]["id"] == "cpu" and {"name", "total_memory_gb", "free_memory_gb"} <= set(devices[0])
+
+
+def test_job_options_round_trip_through_their_command_line():
+    """The Slicer module's subprocess runner and the batch workers pass a job as arguments."""
+    from inference_backend.cli import build_parser
+    from inference_backend.job import JobOptions
+
+    options = JobOptions(
+        method="res-srdiff", method_options={"adapt_steps": "5", "sampler": "mean"}, spacing=(0.9, 0.9, 1.25), samples=3,
+        seed=7, device="cpu", max_voxels=10**7, lesion_fill="nawm-mean", dilate_mask_mm=1.5,
+    )
+    args = build_parser().parse_args(["run", "in.nii.gz", "--out", "o", *options.arguments()])
+    assert JobOptions.from_arguments(args) == options
+    with pytest.raises(ValueError, match="no command line"):
+        JobOptions(scale=(1, 1, 2), keep_samples=True).arguments()

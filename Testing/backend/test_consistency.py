@@ -4,15 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_volume
-from inference_backend import consistency
-from inference_backend.degradation import AXIS_OPERATORS, downsampling_operator, kspace_matrix
+
 from inference_backend.errors import InputError
-from inference_backend.pipeline import JobOptions, process
-from inference_backend.registry import AXIS_OPERATORS as LISTED_OPERATORS
+from inference_backend.imaging.volume import Volume
+from inference_backend.job import JobOptions
+from inference_backend.operators import consistency
+from inference_backend.operators.degradation import (
+    AXIS_OPERATORS,
+    downsampling_operator,
+    kspace_matrix,
+)
+from inference_backend.pipeline import process
 from inference_backend.registry import get_method
-from inference_backend.volume import Volume
 
 
 def acquire(volume: np.ndarray, name: str, lr_shape: tuple[int, int, int]) -> np.ndarray:
@@ -20,9 +24,11 @@ def acquire(volume: np.ndarray, name: str, lr_shape: tuple[int, int, int]) -> np
     return downsampling_operator(name, volume.shape, lr_shape)(torch.from_numpy(volume.astype(np.float64))).numpy()
 
 
-def test_registry_lists_every_acquisition_model():
-    assert LISTED_OPERATORS == AXIS_OPERATORS
-    assert get_method("res-srdiff").options[2].choices == consistency.CONSISTENCY_CHOICES
+def test_every_listed_acquisition_model_builds_and_is_offered_for_consistency():
+    for name in AXIS_OPERATORS:
+        assert downsampling_operator(name, (8, 8, 8), (8, 8, 4)) is not None
+    consistency_option = next(o for o in get_method("res-srdiff").options if o.name == "consistency")
+    assert consistency_option.choices == ("auto", "none", *AXIS_OPERATORS)
 
 
 @pytest.mark.parametrize("coarse, expected", [((0, 1), "kspace"), ((2,), "none"), ((0, 1, 2), "none")])

@@ -7,15 +7,25 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
 from conftest import smooth_phantom
-from inference_backend import training_data
-from inference_backend.degradation import slice_profile_matrix
-from inference_backend.resampling import bspline_upsampling_matrix, resample
-from inference_backend.synth import LabelPriors, SyntheticBrainGenerator, augment_real, deform_labels
-from inference_backend.target import target_grid
-from inference_backend.training_data import Degradation, SlicePairStream, degrade_slice, default_sources, draw_degradation
-from inference_backend.volume import Grid, Volume
+
+from inference_backend.data import training_data
+from inference_backend.data.synth import (
+    LabelPriors,
+    SyntheticBrainGenerator,
+    augment_real,
+    deform_labels,
+)
+from inference_backend.data.training_data import (
+    SlicePairStream,
+    default_sources,
+    draw_degradation,
+)
+from inference_backend.imaging.resampling import bspline_upsampling_matrix, resample
+from inference_backend.imaging.target import target_grid
+from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.operators.degradation import slice_profile_matrix
+from inference_backend.operators.slice_degradation import Degradation, degrade_slice
 
 
 def toy_priors() -> LabelPriors:

@@ -1,27 +1,23 @@
-"""Forward operators: geometry, linearity, adjoints, k-space physics, noise statistics."""
+"""Forward operators: geometry, linearity, k-space physics, noise statistics."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
-
 from conftest import make_volume
-from inference_backend.cases import in_plane_case, through_plane_case
-from inference_backend.degradation import (
+
+from inference_backend.evaluation.cases import in_plane_case, through_plane_case
+from inference_backend.imaging.target import target_grid
+from inference_backend.operators.degradation import (
     AxisOperator,
     SeparableOperator,
-    bias_field,
     bicubic_matrix,
     crop_to_multiple,
     kspace_truncation_matrix,
     lr_grid,
-    partial_fourier,
     rician_noise,
-    slice_mask_matrix,
     slice_profile_matrix,
 )
-from inference_backend.target import target_grid
 
 MATRICES = {
     "gaussian": lambda n, f: slice_profile_matrix(n, f, "gaussian"),
@@ -30,7 +26,6 @@ MATRICES = {
     "box-gap": lambda n, f: slice_profile_matrix(n, f, "box", thickness=0.75 * f),
     "kspace": kspace_truncation_matrix,
     "bicubic": bicubic_matrix,
-    "mask": lambda n, f: slice_mask_matrix(n, f, 1),
 }
 
 
@@ -42,15 +37,13 @@ def test_shapes_and_constant_preservation(name):
 
 
 @pytest.mark.parametrize("name", MATRICES)
-def test_separable_operator_is_linear_and_its_adjoint_passes_the_dot_product_test(name):
+def test_separable_operator_is_linear(name):
     generator = torch.Generator().manual_seed(0)
     operator = SeparableOperator([AxisOperator(1, MATRICES[name](20, 4)), AxisOperator(2, MATRICES[name](12, 2))], ndim=3)
     x, z = (torch.randn(2, 7, 20, 12, generator=generator, dtype=torch.float64) for _ in range(2))
-    y = torch.randn(2, 7, 5, 6, generator=generator, dtype=torch.float64)
     a, b = torch.tensor(0.7, dtype=torch.float64), torch.tensor(-1.3, dtype=torch.float64)
     torch.testing.assert_close(operator(a * x + b * z), a * operator(x) + b * operator(z))
     assert operator(x).shape == (2, 7, 5, 6)
-    torch.testing.assert_close((operator(x) * y).sum(), (x * operator.adjoint(y)).sum())
 
 
 def test_slice_profiles_have_the_thickness_they_claim():
@@ -80,15 +73,6 @@ def test_kspace_truncation_keeps_low_frequencies_and_removes_high_ones():
     np.testing.assert_allclose(matrix @ high, 0.0, atol=1e-9)
 
 
-def test_partial_fourier_zero_filling_blurs_but_keeps_the_mean():
-    image = torch.zeros(32, 32, dtype=torch.float64)
-    image[8:24, 8:24] = 1.0
-    result = partial_fourier(image, dim=1, fraction=0.625)
-    assert result.shape == image.shape and result.min() >= 0
-    assert float(result.mean()) == pytest.approx(float(image.mean()), rel=0.2)
-    assert not torch.allclose(result, image, atol=0.05)
-
-
 def test_rician_noise_statistics():
     generator = torch.Generator().manual_seed(1)
     sigma = 0.1
@@ -97,15 +81,6 @@ def test_rician_noise_statistics():
     bright = rician_noise(torch.full((200_000,), 5.0, dtype=torch.float64), sigma, generator)
     assert float(bright.std()) == pytest.approx(sigma, rel=0.02)  # ~Gaussian at high SNR
     assert float(bright.mean()) == pytest.approx(5.0 + sigma**2 / 10, rel=1e-3)
-
-
-def test_bias_field_is_smooth_positive_and_reproducible():
-    field = bias_field((32, 40), 0.3, torch.Generator().manual_seed(3))
-    again = bias_field((32, 40), 0.3, torch.Generator().manual_seed(3))
-    assert field.min() > 0 and torch.equal(field, again)
-    smoothed = ndimage.gaussian_filter(field.numpy(), 2, mode="nearest")
-    span = float(field.max() - field.min())
-    assert np.abs(field.numpy() - smoothed).max() < 0.2 * span  # white noise: ~0.55
 
 
 def test_lr_grid_and_case_geometry_map_back_onto_the_reference():

@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import OBLIQUE, make_volume
+
 from inference_backend.errors import InputError, ResourceError
-from inference_backend.io import check_voxel_budget
+from inference_backend.imaging.io import check_voxel_budget
+from inference_backend.imaging.target import parse_triplet, target_grid
+from inference_backend.imaging.volume import Grid
+from inference_backend.methods.slicing import SliceBatch, SlicePlan, run_slices
 from inference_backend.progress import Progress
-from inference_backend.slicing import SliceBatch, SlicePlan, run_slices
-from inference_backend.target import parse_triplet, target_grid
-from inference_backend.volume import Grid
 
 
 def test_thick_slice_centres_are_tiled_by_thin_slices():

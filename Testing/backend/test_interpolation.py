@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import OBLIQUE, make_volume
-from inference_backend.pipeline import JobOptions, process
-from inference_backend.resampling import resample
-from inference_backend.target import target_grid
-from inference_backend.volume import Grid, Volume
+
+from inference_backend.imaging.resampling import resample
+from inference_backend.imaging.target import target_grid
+from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.job import JobOptions
+from inference_backend.pipeline import process
 
 
 def ramp_volume(power: int) -> Volume:
@@ -93,7 +94,7 @@ def three_tissue_phantom() -> np.ndarray:
 
 
 def test_nawm_mean_fill_uses_white_matter_intensity():
-    from inference_backend.lesion_fill import fill_nawm_mean
+    from inference_backend.methods.lesion_fill import fill_nawm_mean
 
     image = three_tissue_phantom()
     mask = np.zeros(image.shape, bool)
@@ -106,7 +107,7 @@ def test_nawm_mean_fill_uses_white_matter_intensity():
 
 
 def test_dilate_mask_respects_anisotropic_spacing():
-    from inference_backend.lesion_fill import dilate_mask
+    from inference_backend.methods.lesion_fill import dilate_mask
 
     grid = Grid((21, 21, 21), (1.0, 1.0, 3.0), (0, 0, 0), np.eye(3))
     mask = np.zeros(grid.size, bool)

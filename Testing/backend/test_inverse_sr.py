@@ -5,17 +5,32 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_volume
-from inference_backend.cases import slice_masking_case
-from inference_backend.degradation import AxisOperator, SeparableOperator, lr_grid
-from inference_backend.generative_prior import PriorAutoencoder
-from inference_backend.inversion import InversionSettings, crossfade_weight, invert, masked_l1, tiles
-from inference_backend.lesion_fill import fill_lesion
-from inference_backend.methods.inverse_sr import axis_sampling_matrix, interpolated_misfit, restricted
-from inference_backend.pipeline import JobOptions, process
+
+from inference_backend.evaluation.cases import slice_masking_case
+from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.job import JobOptions
+from inference_backend.methods.inverse_sr.method import (
+    axis_sampling_matrix,
+    interpolated_misfit,
+    restricted,
+)
+from inference_backend.methods.inversion import (
+    InversionSettings,
+    crossfade_weight,
+    invert,
+    masked_l1,
+    tiles,
+)
+from inference_backend.methods.lesion_fill import fill_lesion
+from inference_backend.networks.autoencoder import PriorAutoencoder
+from inference_backend.operators.degradation import (
+    AxisOperator,
+    SeparableOperator,
+    lr_grid,
+)
+from inference_backend.pipeline import process
 from inference_backend.training.common import export_model
-from inference_backend.volume import Grid, Volume
 
 TINY = {"channels": [8, 8], "latent_channels": 2}
 
@@ -113,10 +128,10 @@ def test_the_anchor_keeps_a_lesion_fill_from_drifting_with_the_bundled_prior():
     """Adam normalises each latent's step, so latents that only a lesion's border reaches random-walk
     unless the proximity term holds them: measured against the truth inside a 12 mm lesion of the
     MNI152 template, the anchored inversion errs less than the paper's unregularised one."""
-    from inference_backend.datasets import load_mni152
-    from inference_backend.lesion_fill import fill_neighbourhood
-    from inference_backend.methods.inverse_sr import MODEL_NAME, load_prior
-    from inference_backend.normalization import IntensityNormalizer
+    from inference_backend.data.datasets import load_mni152
+    from inference_backend.imaging.normalization import IntensityNormalizer
+    from inference_backend.methods.inverse_sr.method import MODEL_NAME, load_prior
+    from inference_backend.methods.lesion_fill import fill_neighbourhood
 
     array = load_mni152().array
     grid = np.ogrid[tuple(slice(0, n) for n in array.shape)]

@@ -8,19 +8,21 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_volume
-from inference_backend import training_data
+
 from inference_backend.assets import verified_model
 from inference_backend.cli import main as mrisr
-from inference_backend.io import write_volume
-from inference_backend.methods.msp_sr import MSPSRNet, SR3Schedule
-from inference_backend.pipeline import JobOptions, process
-from inference_backend.target import target_grid
-from inference_backend.training.common import export_model
+from inference_backend.data import training_data
+from inference_backend.data.training_data import SlicePairStream, natural_image_sources
+from inference_backend.imaging.io import write_volume
+from inference_backend.imaging.target import target_grid
+from inference_backend.job import JobOptions
+from inference_backend.methods.msp_sr.method import MSPSRNet
+from inference_backend.pipeline import process
+from inference_backend.schedulers.sr3 import SR3Schedule
 from inference_backend.training import msp_sr
+from inference_backend.training.common import export_model
 from inference_backend.training.msp_sr import msp_sr_loss, with_replay
-from inference_backend.training_data import SlicePairStream, natural_image_sources
 
 TINY = {"in_channels": 2, "out_channels": 1, "channels": (8, 16), "blocks_per_level": 1}
 

@@ -12,14 +12,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from conftest import REPO_ROOT, make_volume
+
 from inference_backend.cli import main
-from inference_backend.io import read_volume, write_volume
+from inference_backend.imaging.io import read_volume, write_volume
+from inference_backend.imaging.volume import Volume
+from inference_backend.job import JobOptions
 from inference_backend.outputs import LOCK_NAME, STAGING_PREFIX, Owner, output_lock
-from inference_backend.pipeline import JobOptions, run_job
+from inference_backend.pipeline import run_job
 from inference_backend.progress import Progress
-from inference_backend.volume import Volume
 
 
 def run(source: Path, out: Path, *extra: str) -> int:

@@ -6,13 +6,14 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_volume
+
 from inference_backend.errors import AssetError
+from inference_backend.imaging.target import target_grid
+from inference_backend.job import JobOptions
 from inference_backend.methods.sample_statistics import SampleStatistics
-from inference_backend.pipeline import JobOptions, process
-from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.target import target_grid
+from inference_backend.pipeline import process
+from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
 
 SCHEDULE = ResidualShiftSchedule()
 
@@ -157,7 +158,7 @@ def test_one_sample_is_the_posterior_mean_by_default_and_a_chain_on_request(tiny
 
 
 def test_the_last_step_share_draws_t_equal_to_T_for_that_fraction_of_the_batch():
-    from inference_backend.methods.res_srdiff import residual_shift_loss
+    from inference_backend.methods.res_srdiff.method import residual_shift_loss
 
     class Recorder(torch.nn.Module):
         schedule = SCHEDULE

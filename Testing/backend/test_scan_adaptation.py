@@ -5,13 +5,22 @@ import hashlib
 
 import numpy as np
 import torch
-
 from conftest import make_volume
-from inference_backend.methods.res_srdiff import ResSRDiffNet, residual_shift_loss
-from inference_backend.pipeline import JobOptions, process
+
+from inference_backend.job import JobOptions
+from inference_backend.methods.res_srdiff.method import (
+    ResSRDiffNet,
+    residual_shift_loss,
+)
+from inference_backend.methods.scan_adaptation import (
+    AdaptationSettings,
+    ScanPairs,
+    adapt_to_scan,
+    in_slice_images,
+)
+from inference_backend.pipeline import process
 from inference_backend.progress import Progress
-from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.scan_adaptation import AdaptationSettings, ScanPairs, adapt_to_scan, in_slice_images
+from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
 
 
 def test_the_images_are_the_acquired_slices_that_hold_tissue():

@@ -1,20 +1,24 @@
 """SRMRI machinery: DSM loss, wavelet fusion, the sampler's data consistency, the method end to end."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import pywt
 import torch
-
 from conftest import make_volume
-from inference_backend.degradation import downsampling_operator
-from inference_backend.methods.srmri import ScoreNet
-from inference_backend.pipeline import JobOptions, process
-from inference_backend.registry import get_method
-from inference_backend.score_sde import SRMRISampler, VESchedule, WaveletFusion, dsm_loss
-from inference_backend.slicing import SliceBatch, SlicePlan, run_slices
+
+from inference_backend.imaging.target import target_grid
+from inference_backend.job import JobOptions
+from inference_backend.methods.slicing import SliceBatch, SlicePlan, run_slices
+from inference_backend.methods.srmri.method import ScoreNet
+from inference_backend.methods.srmri.sampler import SRMRISampler, WaveletFusion
+from inference_backend.operators.degradation import downsampling_operator
+from inference_backend.pipeline import process
 from inference_backend.progress import Progress
-from inference_backend.target import target_grid
+from inference_backend.registry import get_method
+from inference_backend.schedulers.score_sde import VESchedule, dsm_loss
 from inference_backend.training.common import export_model
 
 SCHEDULE = VESchedule(sigma_min=0.01, sigma_max=20.0)
@@ -105,21 +109,21 @@ def test_method_runs_end_to_end(tmp_path, monkeypatch):
 
 
 def test_full_schedule_on_gpu_keeps_the_total_data_consistency_pull():
-    from inference_backend.methods.srmri import PAPER_NOISE_SCALES, make_sampler
+    from inference_backend.methods.srmri.method import PAPER_NOISE_SCALES, make_sampler
 
     options = get_method("srmri").parse_options({"rho": "8", "steps": "40"})
     cpu = make_sampler(options, SCHEDULE, "cpu", fusion=True)
     gpu = make_sampler(options, SCHEDULE, "cuda:0", fusion=True)
-    assert (cpu.steps, cpu.start_sigma) == (40, options["start_sigma"])
+    assert (cpu.steps, cpu.start_sigma) == (40, options.start_sigma)
     assert (gpu.steps, gpu.start_sigma) == (PAPER_NOISE_SCALES, None)
     assert gpu.rho * gpu.steps == pytest.approx(cpu.rho * cpu.steps)
-    assert make_sampler({**options, "schedule": "full"}, SCHEDULE, "cpu", fusion=True).steps == PAPER_NOISE_SCALES
+    assert make_sampler(replace(options, schedule="full"), SCHEDULE, "cpu", fusion=True).steps == PAPER_NOISE_SCALES
 
 
 def test_projection_step_replaces_dps_and_meets_the_data():
     """With an exact acquisition model the consistency steps project onto the data: the sample
     agrees with the LR slices far more closely than DPS gets it to, and the padding is untouched."""
-    from inference_backend.consistency import slice_projection
+    from inference_backend.operators.consistency import slice_projection
 
     generator = torch.Generator().manual_seed(3)
     truth = torch.randn(2, 1, 24, 24, generator=generator, dtype=torch.float64)

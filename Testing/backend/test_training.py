@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import smooth_phantom
-from inference_backend import training_data
+
 from inference_backend.assets import sha256_of
-from inference_backend.synth import augment_real
+from inference_backend.data import training_data
+from inference_backend.data.synth import augment_real
 from inference_backend.training import res_srdiff, srmri
 
 
@@ -57,8 +57,8 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, monkeypatch):
 
 def test_a_widened_network_starts_exactly_as_the_one_it_comes_from():
     """A 2.5D Res-SRDiff initialised from a 2D one: the new (neighbour) inputs start at zero weight."""
-    from inference_backend.methods.res_srdiff import ResSRDiffNet
-    from inference_backend.residual_shift import ResidualShiftSchedule
+    from inference_backend.methods.res_srdiff.method import ResSRDiffNet
+    from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
     from inference_backend.training.common import widen_inputs
 
     torch.manual_seed(0)

@@ -4,11 +4,16 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import OBLIQUE, make_volume
-from inference_backend.io import cast_like, read_volume, volume_stem, write_volume
-from inference_backend.normalization import IntensityNormalizer
-from inference_backend.volume import LPS_TO_RAS, Grid
+
+from inference_backend.imaging.io import (
+    cast_like,
+    read_volume,
+    volume_stem,
+    write_volume,
+)
+from inference_backend.imaging.normalization import IntensityNormalizer
+from inference_backend.imaging.volume import LPS_TO_RAS, Grid
 
 FORMATS = ["nii.gz", "nii", "nrrd", "nhdr"]
 

@@ -84,7 +84,6 @@ def test_slicer_requirements_admit_the_tested_versions():
     """Resources/requirements.txt (ranges, for Slicer's shared Python) accepts every version the
     backend is pinned to and tested with (pyproject.toml)."""
     import tomllib
-
     from packaging.requirements import Requirement
 
     pins = {Requirement(pin).name.lower(): next(iter(Requirement(pin).specifier)).version

@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 import slicer_harness
 
 REASON = slicer_harness.unavailable_reason()
@@ -21,13 +19,11 @@ if REASON:
     pytest.skip(REASON, allow_module_level=True)
 
 HARNESS = slicer_harness.install()
-from PySide6 import QtCore  # noqa: E402, F401 - the feature below needs PySide6 first
-from __feature__ import true_property  # noqa: E402, F401 - widgets read as a Slicer user's code reads them
-
 import slicer  # noqa: E402
-
+from __feature__ import true_property  # noqa: E402, F401 - widgets read as a Slicer user's code reads them
 from conftest import REPO_ROOT, make_volume  # noqa: E402
 from MRISuperResolutionLib.conversion import update_node_from_volume, volume_from_node  # noqa: E402
+from PySide6 import QtCore  # noqa: E402, F401 - the feature below needs PySide6 first
 from slicer_harness.application import process_events_until  # noqa: E402
 
 MODULE_FILE = REPO_ROOT / "MRISuperResolution" / "MRISuperResolution.py"

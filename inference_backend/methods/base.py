@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.methods.options import MethodOptions
 from inference_backend.progress import Progress
-from inference_backend.volume import Grid, Volume
 
 
 @dataclass
@@ -16,7 +17,7 @@ class MethodRequest:
 
     volume: Volume
     target: Grid
-    options: dict[str, Any]
+    options: MethodOptions
     progress: Progress
     samples: int = 1
     seed: int = 0

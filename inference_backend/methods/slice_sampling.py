@@ -2,8 +2,8 @@
 
 The LR volume is normalised and interpolated onto the HR grid (B-spline: the conditioning
 every network was trained with); each sample runs the method's slice model over every slice
-(:mod:`inference_backend.slicing`) and is projected onto the acquired data when the
-``consistency`` option asks for it (:mod:`inference_backend.consistency`); the mean is the HR
+(:mod:`inference_backend.methods.slicing`) and is projected onto the acquired data when the
+``consistency`` option asks for it (:mod:`inference_backend.operators.consistency`); the mean is the HR
 result, the spread the variance map.
 """
 from __future__ import annotations
@@ -12,26 +12,26 @@ from collections.abc import Callable
 
 import torch
 
-from inference_backend import consistency
 from inference_backend.assets import load_checkpoint
+from inference_backend.imaging.normalization import IntensityNormalizer
+from inference_backend.imaging.resampling import resample
+from inference_backend.imaging.volume import Volume
 from inference_backend.methods.base import MethodRequest, MethodResult, ModelInfo
 from inference_backend.methods.sample_statistics import SampleStatistics
-from inference_backend.networks import ScheduledUNet
-from inference_backend.normalization import IntensityNormalizer
-from inference_backend.resampling import resample
-from inference_backend.slicing import SliceModel, SlicePlan, run_slices
-from inference_backend.volume import Volume
+from inference_backend.methods.slicing import SliceModel, SlicePlan, run_slices
+from inference_backend.networks.unet import ScheduledUNet
+from inference_backend.operators import consistency
 
 
 def load_network(request: MethodRequest, network_class: type[ScheduledUNet]) -> tuple[ScheduledUNet, ModelInfo]:
-    name = request.options["model"]
+    name = request.options.model
     checkpoint, card = load_checkpoint(name, "cpu")
     return network_class.from_checkpoint(checkpoint).to(request.device), ModelInfo(name, card["sha256"], card)
 
 
 def acquisition_model(request: MethodRequest) -> str:
     """What the ``consistency`` option resolves to for this request's up-sampling ("none": no projection)."""
-    return consistency.resolve(request.options["consistency"], SlicePlan.between(request.volume.grid, request.target).coarse_axes)
+    return consistency.resolve(request.options.consistency, SlicePlan.between(request.volume.grid, request.target).coarse_axes)
 
 
 def sample_slices(
@@ -59,7 +59,7 @@ def sample_slices(
                 conditioning,
                 plan,
                 slice_model_for(generator),
-                request.options["batch_size"],
+                request.options.batch_size,
                 progress,
                 request.device,
                 measurement=measurement if with_measurement else None,

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from inference_backend import training_data
 from inference_backend.assets import BUNDLED_DIR
-from inference_backend.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.data import training_data
+from inference_backend.data.datasets import shared_data_dir
 
 
 class ExponentialMovingAverage:
@@ -131,7 +131,7 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     """The arguments every training command shares."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=shared_data_dir(), help="the development data folder")
-    parser.add_argument("--run-dir", type=Path, default=REPO_ROOT / "runs" / name)
+    parser.add_argument("--run-dir", type=Path, default=Path("runs") / name)
     parser.add_argument("--minutes", type=float, default=60.0, help="time budget of this session (runs resume)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--patch", type=int, default=64)
@@ -182,37 +182,67 @@ class TrainingRecipe:
     stream_options: dict[str, Any] = field(default_factory=dict)  # more options of the default stream (a 2.5D network's context)
 
 
-def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | None) -> int:
-    """Seeded, time-budgeted, resumable training on the data engine; EMA weights validated and exported."""
+@dataclass
+class TrainingState:
+    """Where a run stands: the model, its EMA and optimizer, the step and the sessions so far."""
+
+    model: nn.Module
+    ema: ExponentialMovingAverage
+    optimizer: torch.optim.Optimizer
+    run: TrainingRun
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def script_command(name: str, argv: list[str] | None) -> str:
+    """The command that reproduces a training script's session (for the model card)."""
+    return f"python -m inference_backend.training.{name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
+
+
+def train(recipe: TrainingRecipe, args: argparse.Namespace, command: str) -> int:
+    """Seeded, time-budgeted, resumable training on the data engine; EMA weights validated and,
+    with ``--export``, exported with their card. ``command`` reproduces this session."""
     if recipe.sources is None and args.data is None:
         raise SystemExit("no --data folder (../shared/data is absent)")
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    state = resume(recipe, args)
+    state.history.append({"from_step": state.step, "lr": args.lr, "minutes": args.minutes, "command": command})
+    training_loop(recipe, args, state)
+    if args.export:
+        print(f"exported {export(recipe, args, state)}")
+    return 0
+
+
+def resume(recipe: TrainingRecipe, args: argparse.Namespace) -> TrainingState:
+    """The run's last checkpoint, else an installed model's weights (``--init-from``), else new."""
     model = recipe.model
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
-    ema = ExponentialMovingAverage(model)
-    run = TrainingRun(args.run_dir, args.minutes)
-    step, history = 0, []
-    state = run.load()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.model.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, history = state["step"], state.get("history", [])
-        print(f"resumed at step {step} ({run.previous_seconds / 60:.1f} min trained)", flush=True)
+    state = TrainingState(model, ExponentialMovingAverage(model), optimizer, TrainingRun(args.run_dir, args.minutes))
+    saved = state.run.load()
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        state.ema.model.load_state_dict(saved["ema"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state.step, state.history = saved["step"], saved.get("history", [])
+        print(f"resumed at step {state.step} ({state.run.previous_seconds / 60:.1f} min trained)", flush=True)
     elif args.init_from:
         from inference_backend.assets import load_checkpoint
 
         checkpoint, card = load_checkpoint(args.init_from)
         widened = widen_inputs(checkpoint["state_dict"], model.state_dict())
         model.load_state_dict(widened)
-        ema.model.load_state_dict(widened)
-        step = card.get("training", {}).get("steps", 0)
-        history = card.get("training", {}).get("sessions", [])
-        run.previous_seconds = 60 * card.get("training", {}).get("wall_time_min", 0.0)
-        print(f"initialised from model {args.init_from!r} (step {step}; optimizer state starts fresh)", flush=True)
-    command = f"python -m inference_backend.training.{recipe.name.replace('-', '_')} " + " ".join(sys.argv[1:] if argv is None else argv)
-    history.append({"from_step": step, "lr": args.lr, "minutes": args.minutes, "command": command})
+        state.ema.model.load_state_dict(widened)
+        state.step = card.get("training", {}).get("steps", 0)
+        state.history = card.get("training", {}).get("sessions", [])
+        state.run.previous_seconds = 60 * card.get("training", {}).get("wall_time_min", 0.0)
+        print(f"initialised from model {args.init_from!r} (step {state.step}; optimizer state starts fresh)", flush=True)
+    return state
+
+
+def pair_loader(recipe: TrainingRecipe, args: argparse.Namespace, step: int) -> torch.utils.data.DataLoader:
+    """Batches of the recipe's training pairs, seeded by the step the run resumes at."""
     sources = recipe.sources if recipe.sources is not None else training_data.default_sources(args.data)
     if recipe.make_stream is not None:
         stream = recipe.make_stream(sources, args.seed * 7919 + step)
@@ -227,62 +257,69 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, argv: list[str] | No
             with_operator=recipe.with_operator,
             **recipe.stream_options,
         )
-    loader = torch.utils.data.DataLoader(
+    return torch.utils.data.DataLoader(
         stream, batch_size=args.batch, num_workers=1, worker_init_fn=lambda _: torch.set_num_threads(1), persistent_workers=True
     )
-    metrics: dict[str, float] = {}
+
+
+def training_loop(recipe: TrainingRecipe, args: argparse.Namespace, state: TrainingState) -> None:
+    """Steps until the time budget ends; validated and checkpointed every ``--val-every`` steps and at the end."""
+    model, ema, optimizer, run = state.model, state.ema, state.optimizer, state.run
     losses: list[float] = []
     model.train()
     budget = round(args.minutes * 60)
     bar = tqdm(total=budget, unit="s", desc=f"training {args.export_name or recipe.name}", bar_format="{l_bar}{bar}| {n}/{total} s {postfix}")
     session_start = time.monotonic()
-    for batch in loader:
+    for batch in pair_loader(recipe, args, state.step):
         loss = recipe.loss(model, batch)
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+            group["lr"] = args.lr * min(1.0, (state.step + 1) / args.warmup)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        ema.update(model, step)
+        ema.update(model, state.step)
         losses.append(loss.item())
         bar.n = min(budget, round(time.monotonic() - session_start))
-        bar.set_postfix(step=step + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+        bar.set_postfix(step=state.step + 1, loss=f"{losses[-1]:.4f}", refresh=False)
         bar.refresh()
-        step += 1
-        if step % 100 == 0:
-            run.log({"step": step, "loss": round(sum(losses) / len(losses), 6)})
+        state.step += 1
+        if state.step % 100 == 0:
+            run.log({"step": state.step, "loss": round(sum(losses) / len(losses), 6)})
             losses.clear()
         done = run.out_of_time()
-        if step % args.val_every == 0 or done:
-            metrics = recipe.validate(ema.model)
-            run.log({"step": step, **metrics})
-            bar.write(f"step {step}: {metrics} ({run.wall_seconds() / 60:.1f} min)")
-            state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict()}
-            run.save({**state, "step": step, "metrics": metrics, "history": history})
+        if state.step % args.val_every == 0 or done:
+            state.metrics = recipe.validate(ema.model)
+            run.log({"step": state.step, **state.metrics})
+            bar.write(f"step {state.step}: {state.metrics} ({run.wall_seconds() / 60:.1f} min)")
+            saved = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict()}
+            run.save({**saved, "step": state.step, "metrics": state.metrics, "history": state.history})
         if done:
             break
     bar.close()
-    if args.export:
-        card = {
-            **recipe.card,
-            "network": {
-                "type": ema.model.network_type,
-                **ema.model.config,
-                "parameters": sum(p.numel() for p in ema.model.parameters()),
-                "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            },
-            "training": {
-                "steps": step,
-                "batch": args.batch,
-                "patch": args.patch,
-                "optimizer": f"AdamW, warm-up {args.warmup} steps, grad clip 1.0, EMA 0.999 (lr per session below)",
-                "seed": args.seed,
-                "wall_time_min": round(run.wall_seconds() / 60, 1),
-                "hardware": hardware_description(),
-                "sessions": history,
-            },
-            "validation": {**metrics, **recipe.card.get("validation", {})},
-        }
-        print(f"exported {export_model(args.export_name or recipe.name, ema.model.checkpoint(), card, args.models_dir)}")
-    return 0
+
+
+def export(recipe: TrainingRecipe, args: argparse.Namespace, state: TrainingState) -> Path:
+    """The EMA weights and their model card (data, network, training sessions, validation)."""
+    ema_model = state.ema.model
+    card = {
+        **recipe.card,
+        "network": {
+            "type": ema_model.network_type,
+            **ema_model.config,
+            "parameters": sum(p.numel() for p in ema_model.parameters()),
+            "trained_parameters": sum(p.numel() for p in state.model.parameters() if p.requires_grad),
+        },
+        "training": {
+            "steps": state.step,
+            "batch": args.batch,
+            "patch": args.patch,
+            "optimizer": f"AdamW, warm-up {args.warmup} steps, grad clip 1.0, EMA 0.999 (lr per session below)",
+            "seed": args.seed,
+            "wall_time_min": round(state.run.wall_seconds() / 60, 1),
+            "hardware": hardware_description(),
+            "sessions": state.history,
+        },
+        "validation": {**state.metrics, **recipe.card.get("validation", {})},
+    }
+    return export_model(args.export_name or recipe.name, ema_model.checkpoint(), card, args.models_dir)

@@ -14,11 +14,16 @@ import sys
 
 import torch
 
-from inference_backend.generative_prior import PriorAutoencoder
-from inference_backend.methods.inverse_sr import MODEL_NAME
-from inference_backend.training.common import TrainingRecipe, train, training_parser
+from inference_backend.data.training_data import VolumeCropStream, default_sources
+from inference_backend.methods.inverse_sr.method import MODEL_NAME
+from inference_backend.networks.autoencoder import PriorAutoencoder
+from inference_backend.training.common import (
+    TrainingRecipe,
+    script_command,
+    train,
+    training_parser,
+)
 from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
-from inference_backend.training_data import VolumeCropStream, default_sources
 
 KL_WEIGHT = 1e-6
 CROP = 48
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         sources=sources,
         make_stream=lambda sources, seed: VolumeCropStream(sources, crop=args.patch, seed=seed),
     )
-    return train(recipe, args, argv)
+    return train(recipe, args, script_command(MODEL_NAME, argv))
 
 
 if __name__ == "__main__":

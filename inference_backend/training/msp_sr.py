@@ -27,10 +27,25 @@ from pathlib import Path
 import torch
 
 from inference_backend.assets import verified_model
-from inference_backend.methods.msp_sr import BASE_MODEL_NAME, MODEL_NAME, MSPSRNet, SR3Schedule, alphas_cumprod
-from inference_backend.training.common import TrainingRecipe, train, training_parser
+from inference_backend.data.training_data import (
+    SlicePairStream,
+    default_sources,
+    natural_image_sources,
+    scan_sources,
+)
+from inference_backend.methods.msp_sr.method import (
+    BASE_MODEL_NAME,
+    MODEL_NAME,
+    MSPSRNet,
+)
+from inference_backend.schedulers.sr3 import SR3Schedule, alphas_cumprod
+from inference_backend.training.common import (
+    TrainingRecipe,
+    script_command,
+    train,
+    training_parser,
+)
 from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
-from inference_backend.training_data import SlicePairStream, default_sources, natural_image_sources, scan_sources
 
 GAMMA = 0.5
 LOSS_BORDER = 12  # pixels at the patch border where A restricted to the patch is inexact
@@ -47,7 +62,7 @@ STAGES = {
 
 def msp_sr_loss(model: MSPSRNet, batch: dict[str, torch.Tensor], gamma: float = GAMMA) -> torch.Tensor:
     y = batch["conditioning"]
-    residual = batch["hr"] - y  # the diffused quantity (see inference_backend.methods.msp_sr)
+    residual = batch["hr"] - y  # the diffused quantity (see inference_backend.methods.msp_sr.method)
     alpha_bar = alphas_cumprod(model.schedule)
     t = torch.randint(0, model.schedule.train_steps, (y.shape[0],))
     a = alpha_bar[t].view(-1, 1, 1, 1)
@@ -98,7 +113,7 @@ def build_model(stage: str, args: argparse.Namespace) -> MSPSRNet:
     return net
 
 
-def main(argv: list[str] | None = None) -> int:
+def stage_parser() -> argparse.ArgumentParser:
     parser = training_parser(__doc__, MODEL_NAME, lr=1e-4)
     parser.add_argument("--stage", choices=STAGES, required=True)
     parser.add_argument("--source", choices=("natural", "brain", "scans"), help="training images (default: the stage's)")
@@ -106,14 +121,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", type=float, default=0.0, help="share of in-domain pairs mixed into a target stage (needs --data)")
     parser.add_argument("--start-from", help="the model this stage starts from (default: the previous stage's)")
     parser.set_defaults(channels="24,48,96,192", val_every=250, warmup=100)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = stage_parser()
     args = parser.parse_args(argv)
     if not 0.0 <= args.replay < 1.0:  # before any scan is read
         parser.error(f"--replay {args.replay}: a share from 0 to below 1")
-    source, start_from, export_name = STAGES[args.stage]
-    source = args.source or source
-    args.export_name = args.export_name or export_name
+    args.export_name = args.export_name or STAGES[args.stage][2]
     if args.run_dir == parser.get_default("run_dir"):
         args.run_dir = args.run_dir.parent / args.export_name
+    return run_stage(args, script_command(MODEL_NAME, argv))
+
+
+def finetune(
+    hr: list[Path],
+    name: str,
+    minutes: float,
+    start_from: str = MODEL_NAME,
+    threads: int = 2,
+    factors: tuple[int, ...] | None = None,
+    in_plane_share: float | None = None,
+) -> Path:
+    """MSP-SR's third stage on a site's own HR scans (``mrisr finetune``): the ControlNet branch
+    of ``start_from`` trained on them for ``minutes``, exported to the user models folder as
+    ``name``; the same call resumes. Returns the run folder."""
+    from inference_backend.assets import user_models_dir
+
+    args = stage_parser().parse_args(["--stage", "target"])
+    args.hr, args.start_from, args.minutes, args.threads = [Path(p) for p in hr], start_from, minutes, threads
+    args.export, args.export_name, args.models_dir = True, name, user_models_dir()
+    args.run_dir = user_models_dir().parent / "finetune-runs" / name
+    args.factors = factors or args.factors
+    args.in_plane_share = args.in_plane_share if in_plane_share is None else in_plane_share
+    command = f"mrisr finetune msp-sr --hr {' '.join(map(str, hr))} --out {name} --minutes {minutes:g} --from {start_from}"
+    run_stage(args, command)
+    return args.run_dir
+
+
+def run_stage(args: argparse.Namespace, command: str) -> int:
+    """Train the stage ``args`` name (its sources, its start model, its card)."""
+    source, start_from, _ = STAGES[args.stage]
+    source = args.source or source
     sources = stage_sources(source, args.data, args.hr)
     if args.replay > 0:
         sources = with_replay(sources, stage_sources("brain", args.data, []), args.replay)
@@ -151,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "validation": {"note": "10-step DDIM sample of 32 fixed 64x64 validation patches of the stage's data; PSNR over range 2"},
     }
     recipe = TrainingRecipe(MODEL_NAME, model, msp_sr_loss, validate, card, with_operator=True, sources=sources)
-    return train(recipe, args, argv)
+    return train(recipe, args, command)
 
 
 if __name__ == "__main__":

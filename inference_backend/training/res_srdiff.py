@@ -20,10 +20,24 @@ from pathlib import Path
 
 import torch
 
-from inference_backend.methods.res_srdiff import MODEL_NAME, ResSRDiffNet, residual_shift_loss
-from inference_backend.residual_shift import ResidualShiftSchedule
-from inference_backend.training.common import TrainingRecipe, parse_share, train, training_parser
-from inference_backend.training_data import TRAINING_SCANS, SlicePairStream, default_sources
+from inference_backend.data.training_data import (
+    TRAINING_SCANS,
+    SlicePairStream,
+    default_sources,
+)
+from inference_backend.methods.res_srdiff.method import (
+    MODEL_NAME,
+    ResSRDiffNet,
+    residual_shift_loss,
+)
+from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
+from inference_backend.training.common import (
+    TrainingRecipe,
+    parse_share,
+    script_command,
+    train,
+    training_parser,
+)
 
 DATA_DESCRIPTION = (
     "2D patches from HR volumes: 50% synthetic brains from the 5 SynthSR label maps (random affine + elastic "
@@ -109,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     loss = partial(residual_shift_loss, last_step_share=args.last_step_share)
     stream_options = {"context": args.context, "context_dropout": args.context_dropout}
-    return train(TrainingRecipe(MODEL_NAME, model, loss, validate, card, stream_options=stream_options), args, argv)
+    return train(TrainingRecipe(MODEL_NAME, model, loss, validate, card, stream_options=stream_options), args, script_command(MODEL_NAME, argv))
 
 
 if __name__ == "__main__":

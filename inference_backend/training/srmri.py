@@ -14,11 +14,16 @@ from dataclasses import asdict
 
 import torch
 
-from inference_backend.methods.srmri import MODEL_NAME, ScoreNet
-from inference_backend.score_sde import VESchedule, dsm_loss
-from inference_backend.training.common import TrainingRecipe, train, training_parser
+from inference_backend.data.training_data import SlicePairStream, default_sources
+from inference_backend.methods.srmri.method import MODEL_NAME, ScoreNet
+from inference_backend.schedulers.score_sde import VESchedule, dsm_loss
+from inference_backend.training.common import (
+    TrainingRecipe,
+    script_command,
+    train,
+    training_parser,
+)
 from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
-from inference_backend.training_data import SlicePairStream, default_sources
 
 VALIDATION_SIGMAS = (0.05, 0.2, 0.5)
 
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "loss": "denoising score matching, sigma^2-weighted, sigma log-uniform in [sigma_min, sigma_max]",
         "validation": {"note": "Tweedie denoising PSNR of 96 fixed 96x96 HR patches at sigma 0.05/0.2/0.5 (range 2)"},
     }
-    return train(TrainingRecipe(MODEL_NAME, model, score_matching_loss, validate, card, hr_only=True), args, argv)
+    return train(TrainingRecipe(MODEL_NAME, model, score_matching_loss, validate, card, hr_only=True), args, script_command(MODEL_NAME, argv))
 
 
 if __name__ == "__main__":

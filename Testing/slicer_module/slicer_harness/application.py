@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import qt
-from PySide6 import QtCore
-from __feature__ import true_property  # noqa: F401 - PythonQt's property access, as in Slicer
-
 import slicer
+from __feature__ import true_property  # noqa: F401 - PythonQt's property access, as in Slicer
+from PySide6 import QtCore
 
 from .widgets import qSlicerScriptedLoadableModuleWidget
 

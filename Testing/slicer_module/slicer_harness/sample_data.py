@@ -3,10 +3,9 @@ nilearn (1 mm, a real head, on a PyPI package), loaded into a node of that name.
 from __future__ import annotations
 
 import numpy as np
-
 import slicer
-from slicer.util import updateVolumeFromArray
 import vtk
+from slicer.util import updateVolumeFromArray
 
 
 def downloadSample(name: str):  # noqa: N802 - SampleData's API

@@ -8,9 +8,9 @@ connectors only compare types against are plain subclasses.
 from __future__ import annotations
 
 import qt  # the PythonQt-style module built by .pythonqt
-from PySide6 import QtCore, QtWidgets
-from __feature__ import true_property  # noqa: F401 - PythonQt's property access, as in Slicer
 import vtk
+from __feature__ import true_property  # noqa: F401 - PythonQt's property access, as in Slicer
+from PySide6 import QtCore, QtWidgets
 
 
 class ctkCollapsibleButton(qt.QGroupBox):  # noqa: N801 - CTK's class name

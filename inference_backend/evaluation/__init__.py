@@ -1,0 +1,1 @@
+"""Scoring methods on cases with a known truth: suites, metrics, panels, the demo."""

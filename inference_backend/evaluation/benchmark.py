@@ -1,0 +1,310 @@
+"""``mrisr benchmark``: every method on every case of a suite, scored on the HR grid.
+
+Writes ``results.json``, ``results.md`` and one PNG panel per case (LR input, each method,
+reference; absolute error and, for stochastic methods, the variance below) under
+``benchmarks/results/<suite>/``. Method wall time and peak resident memory (sampled) are
+recorded beside the scores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inference_backend.data.datasets import (
+    load_mni152,
+    load_mni152_brain_mask,
+    shared_data_dir,
+)
+from inference_backend.errors import InputError
+from inference_backend.evaluation.atlas import atlas_brain_mask
+from inference_backend.evaluation.cases import (
+    Case,
+    in_plane_case,
+    slice_masking_case,
+    through_plane_case,
+)
+from inference_backend.evaluation.metrics import (
+    interval_coverage,
+    sample_nll,
+    std_error_correlation,
+)
+from inference_backend.evaluation.panels import Tile, central_slice, save_panel
+from inference_backend.imaging.io import read_volume
+from inference_backend.imaging.volume import Volume
+from inference_backend.job import JobOptions
+from inference_backend.pipeline import library_versions, process
+from inference_backend.progress import Progress
+from inference_backend.registry import METHODS, parse_method_options
+
+HELD_OUT_SCANS = ("seg3D_MR",)  # never used for training: evaluation only
+TUNING_SCANS = ("chris_t1",)  # a training scan: where sampler options are chosen, so the held-out scan stays unseen
+UNSEEN_TUNING_SCANS = ("spm152",)  # held out of training and of every evaluation: tuning what depends on an unseen scan
+BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
+
+
+def suite_cases(suite: str) -> list[Case]:
+    """The cases of a suite. ``dev``: MNI152 (always) and the held-out real scans (when present)."""
+    if suite == "quick":  # a small crop, for tests and smoke runs
+        start, stop = (66, 84, 62), (130, 148, 126)
+        case = through_plane_case("mni152-crop_through-plane-x4", load_mni152().crop(start, stop), 4)
+        return [with_brain_mask(case, load_mni152_brain_mask(), start)]
+    if suite == "slab":
+        return slab_cases(HELD_OUT_SCANS)
+    if suite == "tuning":
+        return slab_cases(TUNING_SCANS + UNSEEN_TUNING_SCANS)
+    if suite == "imputation":
+        return imputation_cases(HELD_OUT_SCANS)
+    if suite == "imputation-tuning":
+        return imputation_cases(TUNING_SCANS)
+    if suite != "dev":
+        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, tuning, imputation, imputation-tuning")
+    volumes = {"mni152": load_mni152()}
+    brains = {"mni152": load_mni152_brain_mask()}
+    data = shared_data_dir()
+    if data is not None:
+        for scan in HELD_OUT_SCANS:
+            volume = read_volume(data / "real" / f"{scan}.nii.gz")
+            volumes[scan] = volume.with_array(volume.array.astype(np.float32))
+            brains[scan] = atlas_brain_mask(volumes[scan])
+    return [
+        with_brain_mask(case, brains[name], (0, 0, 0))
+        for name, volume in volumes.items()
+        for case in (
+            through_plane_case(f"{name}_through-plane-x4", volume, factor=4, axis=2),
+            in_plane_case(f"{name}_in-plane-x2", volume, factor=2, slice_axis=2),
+        )
+    ]
+
+
+def with_brain_mask(case: Case, brain: np.ndarray, start: tuple[int, int, int]) -> Case:
+    """Attach a brain mask to a case cut from its volume at ``start`` (crop_to_multiple keeps
+    the first voxels of each axis)."""
+    case.brain_mask = brain[tuple(slice(a, a + n) for a, n in zip(start, case.reference.grid.size))]
+    return case
+
+
+SLAB_SIDE = 64
+
+
+def central_slabs(scans: tuple[str, ...]) -> dict[str, Volume]:
+    """A central 64 x 64 column of each scan through all its slices (a tenth of a volume's CPU time)."""
+    data = shared_data_dir()
+    if data is None:
+        raise InputError("the slab, tuning and imputation suites need the development data (../shared/data)")
+    slabs = {}
+    for scan in scans:
+        volume = read_volume(data / "real" / f"{scan}.nii.gz")
+        volume = volume.with_array(volume.array.astype(np.float32))
+        centre = np.argwhere(volume.array > np.percentile(volume.array, 75)).mean(axis=0).round().astype(int)
+        start = [int(c) - SLAB_SIDE // 2 for c in centre[:2]] + [0]
+        slabs[f"{scan}-slab"] = volume.crop(tuple(start), (start[0] + SLAB_SIDE, start[1] + SLAB_SIDE, volume.grid.size[2]))
+    return slabs
+
+
+def slab_cases(scans: tuple[str, ...]) -> list[Case]:
+    """Through-plane x2, x3, x4 and in-plane x2 on the scans' central slabs: the suite of ablations
+    (held-out scans) and of option tuning (training scans)."""
+    cases = []
+    for name, slab in central_slabs(scans).items():
+        for factor in (2, 3, 4):
+            cases.append(through_plane_case(f"{name}_through-plane-x{factor}", slab, factor, axis=2))
+        cases.append(in_plane_case(f"{name}_in-plane-x2", slab, factor=2, slice_axis=2))
+    return cases
+
+
+def imputation_cases(scans: tuple[str, ...]) -> list[Case]:
+    """Slice imputation, 1 of 4 and 1 of 8 slices acquired (InverseSR's 4 mm and 8 mm cases), on
+    the scans' central slabs (held-out scans: evaluation; training scans: option tuning)."""
+    return [
+        slice_masking_case(f"{name}_imputation-1of{keep}", slab, keep_every=keep, axis=2)
+        for name, slab in central_slabs(scans).items()
+        for keep in (4, 8)
+    ]
+
+
+@dataclass
+class Entry:
+    """A method with fixed options, as named on the command line: ``NAME[:key=value,...]``."""
+
+    method: str
+    options: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> "Entry":
+        method, _, rest = text.partition(":")
+        return cls(method, parse_method_options([p for p in rest.split(",") if p]))
+
+    @property
+    def label(self) -> str:
+        if self.method == "interpolation":
+            return self.options.get("kind", "bspline")
+        return self.method + "".join(f" {k}={v}" for k, v in self.options.items())
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; ``peak_mb`` after the block."""
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.interval_s, self.peak_mb = interval_s, 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[1]) * 4096 / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self.rss_mb())
+            time.sleep(self.interval_s)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.rss_mb())
+
+
+def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    spec = METHODS[entry.method]
+    options = JobOptions(
+        method=entry.method,
+        method_options=entry.options,
+        scale=None if case.explicit_target else tuple(float(f) for f in case.factors),
+        target=case.reference.grid if case.explicit_target else None,
+        samples=samples if spec.stochastic else 1,
+        keep_samples=spec.stochastic and samples > 1,
+        seed=seed,
+        device=device,
+    )
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        outputs = process(case.degraded, options)
+        wall = time.perf_counter() - started
+    estimate = outputs.sr.array
+    row = {"method": entry.label, **case.score(estimate), "wall_time_s": round(wall, 2), "peak_rss_mb": round(memory.peak_mb)}
+    row["s_per_slice"] = round(wall / slice_count(case), 4)
+    row["device"] = outputs.report["device"]
+    variance = None if outputs.variance is None else outputs.variance.array
+    if variance is not None:
+        row["std_error_spearman"] = round(std_error_correlation(case.reference.array, estimate, variance, case.mask), 4)
+    if outputs.samples is not None:
+        row["nll_256"] = round(sample_nll(case.reference.array, outputs.samples, case.mask), 4)
+        row["coverage_90"] = round(interval_coverage(case.reference.array, outputs.samples, case.mask), 4)
+    return row, estimate, variance
+
+
+def slice_count(case: Case) -> int:
+    """2D slices the slice engine restores for a case: along every fine axis when one axis is
+    coarse (both orientations), along the fine axis when two are (the unit of 'time per slice')."""
+    size = case.reference.grid.size
+    return sum(size[a] for a in range(3) if a not in case.coarse_axes)
+
+
+def case_panel(path: Path, case: Case, estimates: dict[str, np.ndarray], variances: dict[str, np.ndarray]) -> None:
+    """Top row: LR input, each method, reference. Bottom row: |error| (and variance) per method."""
+    axis = 1 if 1 not in case.coarse_axes else 2
+    index = case.reference.grid.size[axis] // 2
+    reference = central_slice(case.reference.array, axis, index)
+    low, high = np.percentile(reference, [0.5, 99.5])
+    lr_index = index // case.factors[axis]
+    lr_spacing = np.delete(np.asarray(case.degraded.grid.spacing), axis)
+    lr_tile = Tile("LR input", central_slice(case.degraded.array, axis, lr_index), vmin=low, vmax=high, aspect=lr_spacing[1] / lr_spacing[0])
+    top: list[Tile | None] = [lr_tile]
+    bottom: list[Tile | None] = [None]
+    for label, estimate in estimates.items():
+        image = central_slice(estimate, axis, index)
+        top.append(Tile(label, image, vmin=low, vmax=high))
+        bottom.append(Tile(f"|error| {label}", np.abs(image - reference), cmap="magma", vmin=0, vmax=(high - low) * 0.25))
+    top.append(Tile("reference", reference, vmin=low, vmax=high))
+    rows = [top, bottom]
+    if variances:
+        rows.append([None] + [Tile(f"std {k}", np.sqrt(central_slice(v, axis, index)), cmap="viridis") for k, v in variances.items()])
+    save_panel(path, rows, suptitle=f"{case.name}: {case.description}")
+
+
+def write_markdown(path: Path, suite: str, results: dict) -> None:
+    lines = [f"# Benchmark suite `{suite}`", "", "Scores inside the head mask on the HR grid (PSNR in dB; GMSD lower is better); `_brain` columns: inside the brain mask (MNI152's grey + white matter maps; on real scans carried over by an affine fit of the template, `inference_backend/evaluation/atlas.py`).", ""]
+    for case_name, case in results["cases"].items():
+        lines += [f"## {case_name}", "", case["description"], ""]
+        extra = sorted({k for row in case["rows"] for k in row} - {"method", "psnr", "ssim", "gmsd", "wall_time_s", "peak_rss_mb", "device"})
+        header = ["method", "PSNR", "SSIM", "GMSD", "time (s)", "peak RSS (MB)", "device", *extra]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in case["rows"]:
+            values = [row["method"], f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['gmsd']:.4f}", f"{row['wall_time_s']:.2f}", str(row["peak_rss_mb"]), row["device"]]
+            values += [str(row.get(k, "")) for k in extra]
+            lines.append("| " + " | ".join(values) + " |")
+        lines += ["", f"![{case_name}]({case_name}.png)", ""]
+    lines += ["Environment: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()), ""]
+    path.write_text("\n".join(lines))
+
+
+def run_benchmark(
+    suite: str,
+    entries: list[Entry],
+    out_dir: Path,
+    samples: int = 1,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: Progress | None = None,
+    case_filter: str = "",
+) -> dict:
+    progress = progress or Progress()
+    for entry in entries:
+        if entry.method not in METHODS:
+            raise InputError(f"unknown method {entry.method!r} in --methods")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with progress.stage("cases", 0.0, 0.05):
+        cases = [case for case in suite_cases(suite) if case_filter in case.name]
+    if not cases:
+        raise InputError(f"no case of suite {suite!r} matches --cases {case_filter!r}")
+    results = {"suite": suite, "samples": samples, "seed": seed, "cases": {}, "versions": library_versions()}
+    total = len(cases) * len(entries)
+    with progress.stage("methods", 0.05, 1.0):
+        for case_index, case in enumerate(cases):
+            rows, estimates, variances = [], {}, {}
+            for entry_index, entry in enumerate(entries):
+                progress.report((case_index * len(entries) + entry_index) / total, f"{case.name}: {entry.label}")
+                row, estimates[entry.label], variance = run_entry(case, entry, samples, device, seed)
+                rows.append(row)
+                if variance is not None:
+                    variances[entry.label] = variance
+            case_panel(out_dir / f"{case.name}.png", case, estimates, variances)
+            results["cases"][case.name] = {"description": case.description, "rows": rows}
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(out_dir / "results.md", suite, results)
+    progress.finish(f"results in {out_dir}")
+    return results
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
+    parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
+    parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite> in the working folder)")
+    parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cases", default="", help="only the cases whose name contains this text")
+
+
+def run_benchmark_command(args: argparse.Namespace, progress: Progress) -> None:
+    from inference_backend.devices import resolve_device
+
+    entries = [Entry.parse(text) for text in args.methods.replace(";", " ").split()]
+    out = Path(args.out) if args.out else Path("benchmarks") / "results" / args.suite  # below the working folder
+    results = run_benchmark(args.suite, entries, out, args.samples, resolve_device(args.device), args.seed, progress, args.cases)
+    for case_name, case in results["cases"].items():
+        print(case_name)
+        for row in case["rows"]:
+            print(f"  {row['method']:<24} PSNR {row['psnr']:.2f}  SSIM {row['ssim']:.4f}  {row['wall_time_s']:.1f} s")
+    print(f"results in {out}")

@@ -1,0 +1,1 @@
+"""Volumes and their grids: the type, reading and writing, target grids, resampling, intensity normalisation."""

@@ -1,0 +1,68 @@
+"""The requested output resolution: a per-axis scale factor or a target spacing -> output grid."""
+from __future__ import annotations
+
+import math
+
+
+from inference_backend.errors import InputError
+from inference_backend.imaging.io import check_voxel_count
+from inference_backend.imaging.volume import Grid
+
+SPACING_TOLERANCE = 1e-4  # relative: 1.0 vs 0.99999 is no down-sampling
+
+
+def parse_triplet(text: str, what: str) -> tuple[float, float, float]:
+    """``"1,1,4"`` -> (1, 1, 4); a single value applies to all three axes."""
+    try:
+        values = [float(part) for part in str(text).replace("x", ",").split(",") if part.strip()]
+    except ValueError as error:
+        raise InputError(f"{what} must be numbers like 1,1,4; got {text!r}") from error
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise InputError(f"{what} must be one or three finite numbers (x,y,z); got {text!r}")
+    return (values[0], values[1], values[2])
+
+
+def target_grid(
+    grid: Grid,
+    scale: tuple[float, ...] | None = None,
+    spacing: tuple[float, ...] | None = None,
+    max_voxels: int | None = None,
+) -> Grid:
+    """Output grid for a scale factor (new spacing = spacing / scale) or an explicit spacing.
+
+    Super-resolution never coarsens: a scale below 1 (or a spacing above the input's) is refused.
+    The grid covers the input's field of view (see :meth:`Grid.with_spacing`); its voxel count
+    is checked against the budget (``max_voxels``, see :func:`~inference_backend.imaging.io.voxel_budget`)
+    before the grid exists, since a scale of 1e300 gives sizes no integer holds.
+    """
+    if (scale is None) == (spacing is None):
+        raise InputError("give exactly one of --scale or --spacing")
+    if scale is not None:
+        if any(s <= 0 for s in scale):
+            raise InputError(f"scale factors must be positive; got {_fmt(scale)}")
+        if any(s < 1 for s in scale):
+            raise InputError(f"scale factors below 1 would down-sample; got {_fmt(scale)} (use values >= 1)")
+        spacing = tuple(s / f for s, f in zip(grid.spacing, scale))
+    assert spacing is not None
+    if any(s <= 0 for s in spacing):
+        raise InputError(f"target spacing must be positive; got {_fmt(spacing)} mm")
+    coarser = [
+        axis for axis, (new, old) in enumerate(zip(spacing, grid.spacing)) if new > old * (1 + SPACING_TOLERANCE)
+    ]
+    if coarser:
+        raise InputError(
+            f"target spacing {_fmt(spacing)} mm is coarser than the input's {_fmt(grid.spacing)} mm along "
+            f"{', '.join('xyz'[a] for a in coarser)}; super-resolution only refines"
+        )
+    # A spacing within tolerance of the input's keeps the input's exactly (no 0.99999 mm grids).
+    spacing = tuple(
+        old if abs(new - old) <= old * SPACING_TOLERANCE else new for new, old in zip(spacing, grid.spacing)
+    )
+    check_voxel_count(grid.size_for_spacing(spacing), "the output", max_voxels)
+    return grid.with_spacing(spacing)
+
+
+def _fmt(values: tuple[float, ...]) -> str:
+    return ",".join(f"{v:g}" for v in values)

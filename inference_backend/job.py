@@ -1,0 +1,113 @@
+"""What defines a job besides its input data, the one check every job passes, and its command
+line: the same :class:`JobOptions` travel from ``mrisr run`` / ``mrisr batch`` arguments, from
+the Slicer logic (in-process, or as the command line of a subprocess) and from the batch
+runner, and :func:`validate_job` is the one gate they all pass before any work. Light to
+import (the command line builds its parser from it before anything heavy loads).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from inference_backend.errors import InputError
+from inference_backend.methods.options import LESION_FILLS
+from inference_backend.registry import get_method, parse_method_options
+
+if TYPE_CHECKING:
+    from inference_backend.imaging.volume import Grid
+
+MAX_SAMPLES = 64
+
+
+@dataclass
+class JobOptions:
+    """Everything that defines a job besides the input data."""
+
+    method: str = "interpolation"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    scale: tuple[float, float, float] | None = None
+    spacing: tuple[float, float, float] | None = None
+    target: Grid | None = None  # an explicit output grid (e.g. a reference volume's), instead of scale/spacing
+    samples: int = 1
+    seed: int = 0
+    device: str = "auto"
+    max_voxels: int | None = None
+    keep_samples: bool = False
+    lesion_fill: str = "neighbourhood"  # one of LESION_FILLS
+    dilate_mask_mm: float = 0.0
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> "JobOptions":
+        """The options parsed by :func:`add_job_arguments`."""
+        from inference_backend.imaging.target import parse_triplet
+
+        return cls(
+            method=args.method,
+            method_options=parse_method_options(args.opt),
+            scale=parse_triplet(args.scale, "--scale") if args.scale else None,
+            spacing=parse_triplet(args.spacing, "--spacing") if args.spacing else None,
+            samples=args.samples,
+            seed=args.seed,
+            device=args.device,
+            max_voxels=args.max_voxels,
+            lesion_fill=args.lesion_fill,
+            dilate_mask_mm=args.dilate_mask,
+        )
+
+    def arguments(self) -> list[str]:
+        """The command-line arguments that give these options back (:meth:`from_arguments`)."""
+        if self.target is not None or self.keep_samples:
+            raise ValueError("an explicit target grid and kept samples have no command line; run in-process")
+        arguments = ["--method", self.method]
+        if self.scale is not None:
+            arguments += ["--scale", ",".join(repr(float(s)) for s in self.scale)]
+        if self.spacing is not None:
+            arguments += ["--spacing", ",".join(repr(float(s)) for s in self.spacing)]
+        arguments += ["--samples", str(self.samples), "--seed", str(self.seed), "--device", self.device]
+        arguments += ["--lesion-fill", self.lesion_fill, "--dilate-mask", repr(float(self.dilate_mask_mm))]
+        if self.max_voxels is not None:
+            arguments += ["--max-voxels", str(self.max_voxels)]
+        for name, value in self.method_options.items():
+            arguments += ["--opt", f"{name}={value}"]
+        return arguments
+
+
+def add_job_arguments(parser: argparse.ArgumentParser, target_required: bool = True) -> None:
+    """The arguments of :class:`JobOptions` (``mrisr run`` and ``mrisr batch``)."""
+    parser.add_argument("--method", default="interpolation", help="method name (see `mrisr methods`)")
+    target = parser.add_mutually_exclusive_group(required=target_required)
+    target.add_argument("--scale", help="per-axis up-sampling factor, e.g. 1,1,4 (or one value for all axes)")
+    target.add_argument("--spacing", help="target voxel spacing in mm, e.g. 1,1,1 (or one value)")
+    parser.add_argument("--samples", type=int, default=1, help="samples of a stochastic method (mean + variance)")
+    parser.add_argument(
+        "--lesion-fill",
+        default="neighbourhood",
+        help="neighbourhood (biharmonic), nawm-mean, or inverse-sr (the 3D prior; slower, and behind neighbourhood on synthetic lesions)",
+    )
+    parser.add_argument("--dilate-mask", type=float, default=0.0, metavar="MM", help="grow the lesion mask by this many mm")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of stochastic methods")
+    parser.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help="method option (repeatable)")
+    parser.add_argument("--max-voxels", type=int, help="refuse outputs larger than this (default 2^28, env MRISR_MAX_VOXELS)")
+
+
+def validate_job(grid: Grid, options: JobOptions) -> Grid:
+    """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
+    method and its options, samples, lesion fill, target resolution and voxel budget. Returns
+    the output grid."""
+    from inference_backend.imaging.io import check_voxel_budget
+    from inference_backend.imaging.target import target_grid
+
+    spec = get_method(options.method)
+    spec.parse_options(options.method_options)
+    if not 1 <= options.samples <= MAX_SAMPLES:
+        raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}; got {options.samples}")
+    if options.lesion_fill not in LESION_FILLS:
+        raise InputError(f"--lesion-fill must be one of {', '.join(LESION_FILLS)}; got {options.lesion_fill!r}")
+    if not (math.isfinite(options.dilate_mask_mm) and options.dilate_mask_mm >= 0):
+        raise InputError(f"--dilate-mask must be a number of mm >= 0; got {options.dilate_mask_mm}")
+    target = options.target or target_grid(grid, options.scale, options.spacing, options.max_voxels)
+    check_voxel_budget(target, "the output", options.max_voxels)  # an explicit target's too
+    return target

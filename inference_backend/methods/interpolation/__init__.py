@@ -1,0 +1,1 @@
+"""Classical interpolation: the baseline every learned method is measured against."""

@@ -1,0 +1,1 @@
+"""Res-SRDiff: residual-shifting diffusion, slice by slice (docs/methods/res-srdiff.md)."""

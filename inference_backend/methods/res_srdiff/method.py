@@ -1,0 +1,122 @@
+"""Res-SRDiff: 4-step residual-shifting diffusion, slice by slice, with a variance map; for thick
+slices first adapted to the scan on its own slices (:mod:`inference_backend.methods.scan_adaptation`)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import numpy as np
+import torch
+
+from inference_backend.imaging.normalization import IntensityNormalizer
+from inference_backend.methods.base import MethodRequest, MethodResult
+from inference_backend.methods.scan_adaptation import (
+    AdaptationSettings,
+    ScanPairs,
+    adapt_to_scan,
+    in_slice_images,
+)
+from inference_backend.methods.slice_sampling import load_network, sample_slices
+from inference_backend.methods.slicing import SliceBatch, SliceModel, SlicePlan
+from inference_backend.networks.unet import ScheduledUNet
+from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
+
+MODEL_NAME = "res-srdiff"
+X0_RANGE = (-1.5, 2.5)  # normalised intensities: background -1, bright tissue ~1; clamp only outliers
+
+
+class ResSRDiffNet(ScheduledUNet):
+    """x0 prediction from the scaled noisy image and the up-sampled LR image (residual on y).
+
+    A 2.5D network (``context`` k > 0) also sees the up-sampled LR slices k either side of this
+    one (the 3D structure a single slice lacks); without them it is told "none known" (y repeated).
+    """
+
+    schedule_class = ResidualShiftSchedule
+
+    @property
+    def context(self) -> int:
+        return (self.config["in_channels"] - 2) // 2
+
+    def forward(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        scaled = x_t * self.schedule.input_scale(index, x_t)
+        inputs = [scaled, y]
+        if self.context:
+            inputs.append(y.expand(-1, 2 * self.context, -1, -1) if context is None else context)
+        return y + self.unet(torch.cat(inputs, dim=1), index)
+
+    def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self(x_t, y, index, context).clamp(*X0_RANGE)
+
+
+def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], last_step_share: float = 0.0) -> torch.Tensor:
+    """MSE of the x0 prediction from x_t ~ q(x_t | x0, y) at a drawn step: t = T for a
+    ``last_step_share`` of the batch, uniform otherwise."""
+    x0, y = batch["hr"], batch["conditioning"]
+    count, last = x0.shape[0], model.schedule.steps - 1
+    drawn = torch.randint(0, model.schedule.steps, (count,), device=x0.device)
+    index = torch.where(torch.rand(count, device=x0.device) < last_step_share, last, drawn)
+    x_t = model.schedule.q_sample(x0, y, index, torch.randn_like(x0))
+    return torch.nn.functional.mse_loss(model(x_t, y, index, batch.get("context")), x0)
+
+
+ADAPTATION_LAST_STEP_SHARE = 0.5  # half of each adaptation batch at t = T, where the one-sample result is predicted
+
+
+def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
+    """Pairs from the scan's own slices, or None where there are none to learn from: the scan
+    has no single coarse axis (thick slices), is up-sampled by less than x1.5, or holds no tissue."""
+    plan = SlicePlan.between(request.volume.grid, request.target)
+    if len(plan.coarse_axes) != 1 or round(plan.factors[plan.coarse_axes[0]]) < 2:
+        return None
+    coarse, array = plan.coarse_axes[0], request.volume.array
+    images = in_slice_images(IntensityNormalizer.fit(array).forward(array), coarse)
+    if not images:
+        return None
+    return ScanPairs(images, plan.factors[coarse], AdaptationSettings.patch, np.random.default_rng(AdaptationSettings.seed))
+
+
+def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
+    """The fraction of the job's time the adaptation takes (for the progress bar): a training
+    step (forward + backward, a batch of 96 x 96 patches) against the network calls of sampling
+    (thick slices: every output voxel twice, once per slice orientation; four calls a stochastic sample)."""
+    pixels_per_sample = 2 * int(np.prod(request.target.size)) * (1 if sampler == "mean" else 4)
+    adaptation = steps * 3 * AdaptationSettings.batch_size * AdaptationSettings.patch**2
+    return adaptation / (adaptation + pixels_per_sample * request.samples)
+
+
+def sampler_for(choice: str, samples: int) -> str:
+    """``auto``: the posterior mean for a single sample (the point estimate, not one random draw;
+    above the deterministic chain on the tuning scans: docs/methods/res-srdiff.md), the published
+    stochastic sampler when several give a variance map."""
+    if choice == "auto":
+        return "mean" if samples == 1 else "stochastic"
+    return choice
+
+
+def run(request: MethodRequest) -> MethodResult:
+    net, model = load_network(request, ResSRDiffNet)
+    sampler = sampler_for(request.options.sampler, request.samples)
+    temperature = 0.0 if sampler == "deterministic" else 1.0
+    settings = replace(AdaptationSettings(), steps=request.options.adapt_steps)  # its own seed: the point estimate depends on the scan only
+    pairs = adaptation_pairs(request) if settings.steps > 0 else None
+    share = 0.0
+    if pairs is not None:
+        share = adaptation_share(request, sampler, settings.steps)
+        with request.progress.stage("adapting to the scan", 0.0, share):
+            loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)  # noqa: E731
+            adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
+
+    def slice_model_for(generator: torch.Generator) -> SliceModel:
+        def restore(batch: SliceBatch) -> torch.Tensor:
+            predict_x0 = partial(net.predict_x0, context=batch.context)
+            if sampler == "mean":
+                return net.schedule.posterior_mean(predict_x0, batch.images)
+            return net.schedule.sample(predict_x0, batch.images, generator, temperature)
+
+        return restore
+
+    with request.progress.stage("super-resolution", share, 1.0):
+        result = sample_slices(request, slice_model_for, model, context=net.context)
+    result.resolved |= {"sampler": sampler, "adapt_steps": settings.steps if pairs is not None else 0}
+    return result

@@ -1,0 +1,25 @@
+"""Options of Res-SRDiff; why their defaults: docs/methods/res-srdiff.md."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inference_backend.methods.options import SliceMethodOptions, option
+
+
+@dataclass(frozen=True)
+class ResSRDiffOptions(SliceMethodOptions):
+    model: str = option("res-srdiff", "model name (bundled, or in the user models folder)")
+    sampler: str = option(
+        "auto",
+        "stochastic: the published 4-step sampler (a posterior sample); deterministic: its chain of "
+        "posterior means (no noise); mean: the posterior mean E[x0 | y], the x0 prediction at the last "
+        "step (one network call); auto: mean for one sample, stochastic for several (the variance map)",
+        choices=("auto", "mean", "stochastic", "deterministic"),
+    )
+    adapt_steps: int = option(
+        200,
+        "thick slices: fine-tune steps on the scan's own slices, degraded like its slice axis, before "
+        "restoring it (self-supervised, the scan only; 0: the bundled weights as they are)",
+        minimum=0,
+        maximum=5000,
+    )

@@ -1,0 +1,39 @@
+"""Options of SRMRI; why their defaults: docs/methods/srmri.md."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inference_backend.methods.options import SliceMethodOptions, option
+from inference_backend.operators import AXIS_OPERATORS
+
+
+@dataclass(frozen=True)
+class SRMRIOptions(SliceMethodOptions):
+    model: str = option("srmri", "model name (bundled, or in the user models folder)")
+    steps: int = option(20, "noise scales N of the CPU schedule (the paper: 2000)", minimum=2, maximum=4000)
+    k: int = option(
+        2,
+        "data consistency every k-th step, wavelet fusion on the others (1 = pure DPS); the step is DPS, "
+        "or the exact projection where `consistency` names the acquisition (auto: in-plane)",
+        minimum=1,
+        maximum=100,
+    )
+    rho: float = option(8.0, "DPS step size (of the CPU schedule; tuned on a training scan)", minimum=0.0)
+    snr: float = option(0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0)
+    fusion: str = option(
+        "auto",
+        "wavelet fusion on the steps between consistency steps; auto: not for thick slices (their profile "
+        "attenuates the approximation band that fusion copies from the up-sampled scan)",
+        choices=("auto", "true", "false"),
+    )
+    start_sigma: float = option(0.1, "start from the up-sampled scan at this noise level (0: pure noise)", minimum=0.0)
+    schedule: str = option(
+        "auto",
+        "cpu: `steps` scales from `start_sigma`; full: the paper's 2000 scales from pure noise; auto: full on a GPU",
+        choices=("auto", "cpu", "full"),
+    )
+    operator: str = option(
+        "bicubic",
+        "down-sampling operator H of the DPS step (kspace and the thick-slice ones: the data engine's)",
+        choices=AXIS_OPERATORS,
+    )

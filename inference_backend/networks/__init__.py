@@ -1,0 +1,1 @@
+"""The neural networks the methods use (no method logic)."""
