@@ -91,8 +91,21 @@ def verified_model(name: str) -> tuple[Path, dict[str, Any]]:
     return weights, card
 
 
+_loaded: dict[tuple, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
 def load_checkpoint(name: str, device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
-    """(checkpoint, card) of a verified model; tensors only (``weights_only``: no code runs)."""
+    """(checkpoint, card) of a verified model; tensors only (``weights_only``: no code runs).
+
+    Kept for the life of the process while the file is unchanged (same path, size and
+    modification time), so a process that runs many jobs (a batch worker) reads and verifies
+    each model once. Callers build their networks from it and never change its tensors."""
+    found = find_model(name)
+    key = None
+    if found is not None:
+        key = (name, device, *((str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in found))
+        if key in _loaded:
+            return _loaded[key]
     import torch
 
     weights, card = verified_model(name)
@@ -100,6 +113,8 @@ def load_checkpoint(name: str, device: str = "cpu") -> tuple[dict[str, Any], dic
         checkpoint = torch.load(weights, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
         raise AssetError(f"model {name!r} ({weights}) could not be loaded: {error}") from error
+    if key is not None:
+        _loaded[key] = (checkpoint, card)
     return checkpoint, card
 
 

@@ -24,6 +24,7 @@ from inference_backend.errors import Cancelled, InputError, MRISRError, Resource
 from inference_backend.progress import Progress, TqdmSink, jsonl_sink
 
 BROKEN_PIPE_STATUS = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+BATCH_FAILURES_STATUS = 5  # mrisr batch ran every scan it could, and some failed: see its summary
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -50,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-format", default="nii.gz", choices=["nii.gz", "nrrd"], help="file format of the outputs")
     run.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --out (all of them)")
     add_progress_argument(run)
+
+    batch = commands.add_parser("batch", help="super-resolve every scan of a folder, a BIDS dataset or a manifest; resumable")
+    batch.add_argument("source", help="a folder of volumes, a BIDS dataset (it has dataset_description.json), or a .csv/.tsv manifest")
+    add_job_arguments(batch, target_required=False)
+    batch.add_argument("--out", required=True, help="output root: one folder per scan at its place in the source layout, and the summary")
+    batch.add_argument("--pattern", help="folders: which files, as a glob below the source (default: every NIfTI/NRRD file)")
+    batch.add_argument("--suffix", default="", help="BIDS: the scan suffixes to take, e.g. T2w,FLAIR (default: T1w,T2w,FLAIR)")
+    batch.add_argument("--entity", action="append", default=[], metavar="KEY=VALUE", help="BIDS: only scans with this entity, e.g. acq=axial (repeatable)")
+    batch.add_argument("--workers", type=int, default=1, help="scans at a time (worker processes or Ray actors), each with its share of the CPU threads")
+    batch.add_argument("--engine", choices=["local", "ray"], default="local", help="local worker processes, or Ray actors (pip install 'mrisr[cluster]')")
+    batch.add_argument("--address", help="Ray: the cluster to join (e.g. auto, or ray://head:10001); default: a Ray instance on this machine")
+    batch.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray: GPUs each actor reserves (1 with --device cuda: one worker per GPU)")
+    batch.add_argument("--retry-failed", action="store_true", help="run only the scans the last batch recorded as failed")
+    batch.add_argument("--overwrite", action="store_true", help="run every scan again, replacing its earlier results")
+    batch.add_argument("--output-format", default="nii.gz", choices=["nii.gz", "nrrd"], help="file format of the outputs")
+    add_progress_argument(batch)
 
     methods = commands.add_parser("methods", help="list methods, their options and whether their weights are present")
     methods.add_argument("--json", action="store_true", help="machine-readable output")
@@ -181,6 +198,70 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_batch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from inference_backend.batch.discovery import check_unique, discover
+    from inference_backend.batch.engines import BatchControl, LocalEngine, RayEngine, threads_per_worker
+    from inference_backend.batch.runner import BatchSettings, run_batch
+    from inference_backend.job import JobOptions
+    from inference_backend.registry import parse_method_options
+
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1; got {args.workers}")
+    if not (args.scale or args.spacing):
+        raise InputError("give --scale or --spacing: the target of every scan (a manifest row may set its own)")
+    source, out_root = Path(args.source), Path(args.out)
+    suffixes = tuple(s for s in args.suffix.split(",") if s)
+    scans, is_bids = discover(source, args.pattern, suffixes, parse_method_options(args.entity), exclude=out_root)
+    check_unique(scans)
+    settings = BatchSettings(out_root, JobOptions.from_arguments(args), args.overwrite, args.retry_failed, args.output_format,
+                             source if is_bids else None)  # fmt: skip
+    if args.engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise InputError("--engine ray needs Ray: pip install 'mrisr[cluster]'") from None
+        engine = RayEngine(args.workers, args.address, threads_per_worker(args.workers), args.gpus_per_worker)
+    else:
+        engine = LocalEngine(args.workers)
+    control = BatchControl()
+    stop_signals.job = control
+    with batch_display(args.progress) as on_event:
+        summary = run_batch(scans, settings, engine, control, on_event)
+    stop_signals.job, stop_signals.over = None, True
+    counts = summary.counts()
+    if args.progress != "jsonl":
+        print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + f"; summary in {out_root / 'summary.md'}")
+    if control.stopped.is_set():
+        raise Cancelled(f"batch stopped; finished scans are kept and the same command resumes ({out_root / 'summary.md'})")
+    return BATCH_FAILURES_STATUS if counts.get("failed") else 0
+
+
+@contextmanager
+def batch_display(mode: str) -> Iterator[Callable]:
+    """Per-scan events: a bar of scans done with the time left, or one JSON line per scan."""
+    bar = None
+
+    def on_event(result, ended: int, total: int) -> None:
+        if mode == "jsonl":
+            print(json.dumps({"event": "scan", "done": ended, "total": total, **result.as_row()}), flush=True)
+        elif bar is not None:
+            bar.total = total
+            bar.update(ended - bar.n)
+            bar.set_postfix_str(f"{result.scan_id}: {result.status}")
+
+    if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="scan", desc="batch")
+    try:
+        yield on_event
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def command_methods(args: argparse.Namespace) -> int:
     from inference_backend.registry import METHODS
 
@@ -273,6 +354,7 @@ def command_devices(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": command_run,
+    "batch": command_batch,
     "methods": command_methods,
     "devices": command_devices,
     "demo": command_demo,

@@ -209,8 +209,9 @@ def listed_outputs(report: Path) -> list[str]:
     """The output files a ``report.json`` lists (``{"file": name}`` records, or bare names as
     earlier versions wrote them); names with a path part are ignored, never followed."""
     try:
-        outputs = json.loads(report.read_text()).get("outputs", {})
-        names = [entry["file"] if isinstance(entry, dict) else entry for entry in outputs.values()]
+        content = json.loads(report.read_text())
+        entries = [*content.get("outputs", {}).values(), *content.get("sidecars", {}).values()]
+        names = [entry["file"] if isinstance(entry, dict) else entry for entry in entries]
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return []
     return [name for name in names if isinstance(name, str) and name == Path(name).name and not name.startswith(".")]

@@ -13,13 +13,14 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from inference_backend import __version__
+from inference_backend import bids
 from inference_backend.errors import InputError, MRISRError, ResourceError
 from inference_backend.imaging.io import (
     cast_like,
@@ -212,6 +213,18 @@ def output_names(input_path: str | os.PathLike) -> list[str]:
     ]
 
 
+def request_record(options: JobOptions, input_path: str | os.PathLike, lesion_mask_path: str | os.PathLike | None) -> dict[str, Any]:
+    """What was asked of a run, as ``report.json`` keeps it: equal records, equal requests."""
+    record = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in asdict(options).items()
+        if key not in ("target", "keep_samples")
+    }
+    record["input"] = str(Path(input_path).resolve())
+    record["lesion_mask"] = None if lesion_mask_path is None else str(Path(lesion_mask_path).resolve())
+    return record
+
+
 def run_job(
     input_path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -221,6 +234,7 @@ def run_job(
     progress: Progress | None = None,
     output_format: str = "nii.gz",
     overwrite: bool = False,
+    bids_source: str | None = None,
 ) -> dict[str, Path]:
     """Read, super-resolve, and write ``<name>_sr.nii.gz`` (+ variance, lesion-filled, report.json;
     or ``.nrrd`` with ``output_format``).
@@ -229,7 +243,10 @@ def run_job(
     refused unless ``overwrite``, which replaces all of them (also those this run does not
     produce), so the folder holds this run's outputs only. Outputs are written to a staging
     folder and moved in when all exist; a failure or cancellation leaves ``out_dir`` as it was,
-    and the final progress report (1.0) comes when the files are in place.
+    and the final progress report (1.0) comes when the files are in place. ``report.json``
+    records the request (:func:`request_record`), so a batch knows a result that is up to date.
+    With ``bids_source`` (the input's path in a BIDS dataset) each output volume gets a JSON
+    sidecar of its own.
     """
     progress = progress or Progress()
     if output_dtype not in {"float32", "input"}:
@@ -263,26 +280,40 @@ def run_job(
                     value = value.with_array(cast_like(value.array, volume.array.dtype))
                 files[key] = (paths[key].name, value)
             report = dict(outputs.report, input=str(Path(input_path).resolve()))
+            report["request"] = request_record(options, input_path, lesion_mask_path)
             if lesion_mask_path is not None:
                 report["lesion_mask"] = str(Path(lesion_mask_path).resolve())
-            write_outputs(folder, files, report, previous, progress)
+            sidecars = None if bids_source is None else {key: bids.sidecar(key, report, bids_source) for key in files}
+            write_outputs(folder, files, report, previous, progress, sidecars)
     written = {key: paths[key] for key in files} | {"report": paths["report"]}
     progress.finish(f"wrote {len(written)} files to {out_dir}")
     return written
 
 
 def write_outputs(
-    folder: Path, files: dict[str, tuple[str, Volume]], report: dict[str, Any], previous: list[str], progress: Progress
+    folder: Path,
+    files: dict[str, tuple[str, Volume]],
+    report: dict[str, Any],
+    previous: list[str],
+    progress: Progress,
+    sidecars: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Write ``files`` (key -> (file name, volume)) and the report, listing each file's size and
-    SHA-256 under ``outputs``, into a staging folder; then commit them into ``folder`` in place
-    of the ``previous`` outputs."""
+    """Write ``files`` (key -> (file name, volume)), their ``sidecars`` (key -> JSON, written as
+    ``<file stem>.json``) and the report, listing each file's size and SHA-256 under
+    ``outputs`` (and ``sidecars``), into a staging folder; then commit them into ``folder`` in
+    place of the ``previous`` outputs."""
     with storage_errors(folder), staging_folder(folder) as staging:
-        records = {}
+        records, sidecar_records = {}, {}
         for index, (key, (name, volume)) in enumerate(files.items(), start=1):
             write_volume(volume, staging / name)
             records[key] = file_record(staging / name)
+            if sidecars is not None:
+                sidecar = staging / (volume_stem(name) + ".json")
+                sidecar.write_text(json.dumps(sidecars[key], indent=2) + "\n")
+                sidecar_records[key] = file_record(sidecar)
             progress.report(index / len(files), f"wrote {name}")
+        if sidecar_records:
+            report = dict(report, sidecars=sidecar_records)
         (staging / REPORT_NAME).write_text(json.dumps(dict(report, outputs=records), indent=2) + "\n")
         progress.check_cancelled()
         commit(staging, folder, previous)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -34,6 +36,8 @@ from MRISuperResolutionLib.runners import (
     JobRequest,
     JobResult,
     SubprocessRunner,
+    backend_environment,
+    last_line,
     query_devices,
 )
 
@@ -323,6 +327,44 @@ class SuperResolutionLogic:
         job = SuperResolutionJob(self, inputVolume, JobRequest(volume, options, mask), backend_runner, progressCallback, outputNodes)
         return job.start(wait=waitForCompletion)
 
+    def processBatch(  # noqa: N802 - Slicer's camelCase API
+        self,
+        inputs,
+        outputDir,  # noqa: N803
+        method: str = "interpolation",
+        scale: tuple[float, float, float] | None = None,
+        spacing: tuple[float, float, float] | None = None,
+        samples: int = 1,
+        device: str = "auto",
+        seed: int = 0,
+        methodOptions: dict[str, Any] | None = None,  # noqa: N803
+        workers: int = 1,
+        retryFailed: bool = False,  # noqa: N803
+        pythonExecutable: str | os.PathLike | None = None,  # noqa: N803
+        progressCallback: ProgressCallback | None = None,  # noqa: N803
+    ) -> dict[str, Any]:
+        """Super-resolve many files from the Python console: ``inputs`` is a folder, a BIDS
+        dataset, a .csv/.tsv manifest, or a list of volume files. Runs ``mrisr batch`` in a
+        separate process (this Python by default), with its rules: one folder per scan in
+        ``outputDir``, scans already done with the same request skipped, failures recorded and
+        the rest run. Returns the batch summary (``batch.json``); nothing enters the scene."""
+        ensure_importable()
+        from inference_backend.errors import MRISRError
+        from inference_backend.job import JobOptions
+
+        options = JobOptions(method=method, method_options=dict(methodOptions or {}), scale=scale, spacing=spacing,
+                             samples=int(samples), seed=int(seed), device=device)  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="mrisr-batch-", dir=self.temp_root) as folder:
+            source = batch_source(inputs, Path(folder))
+            python = str(pythonExecutable or sys.executable)
+            command = [python, "-m", "inference_backend", "batch", str(source), "--out", str(outputDir), *options.arguments(),
+                       "--workers", str(workers), "--progress", "jsonl", *(["--retry-failed"] if retryFailed else [])]  # fmt: skip
+            environment = backend_environment(self.subprocessEnvironment(pythonExecutable), ensure_importable())
+            completed = run_batch_process(command, environment, progressCallback)
+        if completed.returncode not in (0, BATCH_FAILURES_STATUS):
+            raise MRISRError(last_line(completed.stderr.splitlines()) or f"mrisr batch failed (exit status {completed.returncode})")
+        return json.loads((Path(outputDir) / "batch.json").read_text())
+
     # --- results into the scene ------------------------------------------------------------
 
     def new_output_node(self, input_node, role: str):
@@ -365,6 +407,39 @@ class SuperResolutionLogic:
         if hierarchy.GetInvalidItemID() in (source, item):
             return  # no subject hierarchy plugins (a bare scene): nothing to place
         hierarchy.SetItemParent(item, hierarchy.GetItemParent(source))
+
+
+BATCH_FAILURES_STATUS = 5  # mrisr batch: every scan ran, some failed (they are in the summary)
+
+
+def batch_source(inputs, folder: Path) -> Path:
+    """A folder or manifest as given, or a manifest (in ``folder``) listing the given files."""
+    if isinstance(inputs, (str, os.PathLike)):
+        return Path(inputs)
+    from inference_backend.imaging.io import volume_stem
+
+    manifest = folder / "inputs.tsv"
+    rows = [f"{Path(path).resolve()}\t{volume_stem(path)}" for path in inputs]
+    manifest.write_text("input\tid\n" + "\n".join(rows) + "\n")
+    return manifest
+
+
+def run_batch_process(command: list[str], environment: dict[str, str], progress: ProgressCallback | None) -> subprocess.CompletedProcess:
+    """Run ``mrisr batch``, forwarding its per-scan events to ``progress``."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
+    reader.start()
+    for line in process.stdout:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if progress is not None and event.get("event") == "scan":
+            progress(event["done"] / max(event["total"], 1), "batch", f"{event['scan']}: {event['status']}")
+    process.wait()
+    reader.join()
+    return subprocess.CompletedProcess(command, process.returncode, "", "".join(stderr))
 
 
 def _dims(values) -> str:

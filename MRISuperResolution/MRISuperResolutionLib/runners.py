@@ -152,7 +152,7 @@ class SubprocessRunner:
         output = "".join(stderr_lines[-200:])
         if not error:
             messages = [line.strip() for line in stderr_lines if line.strip().startswith("mrisr: error:")]
-            error = messages[-1].removeprefix("mrisr: error:").strip() if messages else _last_line(stderr_lines)
+            error = messages[-1].removeprefix("mrisr: error:").strip() if messages else last_line(stderr_lines)
         return returncode, error, output
 
     @staticmethod
@@ -163,7 +163,7 @@ class SubprocessRunner:
                 return
 
 
-def _last_line(lines: list[str]) -> str:
+def last_line(lines: list[str]) -> str:
     """The last non-empty line (a Python's own failure, e.g. a missing package, ends there)."""
     meaningful = [line.strip() for line in lines if line.strip()]
     return meaningful[-1] if meaningful else ""
@@ -187,7 +187,7 @@ def query_devices(python_executable: str, environment: dict[str, str], timeout: 
     except (OSError, subprocess.TimeoutExpired) as error:
         raise RuntimeError(f"{python_executable} could not be asked for its devices: {error}") from None
     if completed.returncode != 0:
-        raise RuntimeError(_last_line(completed.stderr.splitlines()) or f"{python_executable} failed (exit status {completed.returncode})")
+        raise RuntimeError(last_line(completed.stderr.splitlines()) or f"{python_executable} failed (exit status {completed.returncode})")
     return json.loads(completed.stdout)
 
 

@@ -17,7 +17,7 @@ LAYERS = (
     ("networks", "schedulers"),
     ("methods",),
     ("registry",),
-    ("job", "outputs", "pipeline"),
+    ("bids", "job", "outputs", "pipeline"),
     ("data",),
     ("evaluation", "training"),
     ("batch", "cli", "__main__"),

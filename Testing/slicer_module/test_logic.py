@@ -191,3 +191,21 @@ def test_results_are_shown_sr_in_every_view_and_the_variance_as_a_thresholded_ov
     legends = [nodes["variance"].GetNthDisplayNode(i) for i in range(nodes["variance"].GetNumberOfDisplayNodes())]
     assert any(d.IsA("vtkMRMLColorLegendDisplayNode") and d.GetTitleText() == "Variance" for d in legends)
     assert display.GetColorNodeID() is not None
+
+
+def test_a_batch_from_the_console_follows_the_batch_rules(tmp_path, scene):
+    paths = []
+    for index, name in enumerate(("a", "b", "broken")):
+        volume = make_volume(seed=index)
+        if name == "broken":
+            volume.array[1, 1, 1] = np.nan
+        paths.append(tmp_path / f"{name}.nii.gz")
+        write_volume(volume, paths[-1])
+    logic, events = SuperResolutionLogic(scene), []
+    summary = logic.processBatch(paths, tmp_path / "out", scale=(1, 1, 2), progressCallback=lambda *event: events.append(event))
+    statuses = {row["scan_id"]: row["status"] for row in summary["scans"]}
+    assert statuses == {"a": "done", "b": "done", "broken": "failed"} and len(events) == 3
+    assert read_volume(tmp_path / "out" / "a" / "a_sr.nii.gz").grid.size == (20, 18, 24)
+    again = logic.processBatch(paths[:2], tmp_path / "out", scale=(1, 1, 2))
+    assert {row["status"] for row in again["scans"]} == {"up to date"}
+    assert volume_nodes(scene) == []  # a batch writes files; the scene is left as it was

@@ -1,0 +1,103 @@
+"""The scans of a batch, from a folder (by glob), a BIDS dataset (by suffix and entities) or a
+CSV/TSV manifest (input, optional lesion mask, optional per-row options). Each scan's results
+go to its own folder below the output root, at the place of its input in the source layout."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from inference_backend.bids import bids_scans, is_bids_dataset
+from inference_backend.errors import InputError
+
+VOLUME_PATTERNS = ("*.nii.gz", "*.nii", "*.nrrd", "*.nhdr")
+MANIFEST_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+# manifest columns besides input / lesion_mask / id: the per-row options of the job
+OPTION_COLUMNS = ("method", "scale", "spacing", "samples", "seed", "lesion_fill", "dilate_mask", "opt")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One input of a batch. ``id`` is its path in the source layout without the image suffix
+    (unique; its results go to ``<output root>/<id>``)."""
+
+    id: str
+    input: Path
+    lesion_mask: Path | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+def scan_id(path: Path, root: Path) -> str:
+    from inference_backend.imaging.io import volume_stem
+
+    relative = path.relative_to(root)
+    return (relative.parent / volume_stem(relative.name)).as_posix()
+
+
+def folder_scans(root: Path, pattern: str | None, exclude: Path | None = None) -> list[Scan]:
+    """Volumes below ``root`` matching ``pattern`` (default: every NIfTI/NRRD file, recursively),
+    none inside ``exclude`` (the output root, when it lies below) or a hidden folder."""
+    patterns = (pattern,) if pattern else tuple(f"**/{p}" for p in VOLUME_PATTERNS)
+    found = {path for p in patterns for path in root.glob(p) if path.is_file()}
+    excluded = None if exclude is None else exclude.resolve()
+    scans = []
+    for path in sorted(found):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if excluded is not None and path.resolve().is_relative_to(excluded):
+            continue
+        scans.append(Scan(scan_id(path, root), path))
+    return scans
+
+
+def manifest_scans(manifest: Path) -> list[Scan]:
+    """Rows of a CSV/TSV with a header: ``input`` (required), ``lesion_mask``, ``id`` and option
+    columns (``method``, ``scale``, ``spacing``, ``samples``, ``seed``, ``lesion_fill``,
+    ``dilate_mask``, ``opt`` as NAME=VALUE;NAME=VALUE). Relative paths are relative to the manifest."""
+    delimiter = MANIFEST_SUFFIXES.get(manifest.suffix.lower())
+    if delimiter is None:
+        raise InputError(f"{manifest}: a manifest is a .csv or .tsv file")
+    with open(manifest, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream, delimiter=delimiter))
+    if not rows or "input" not in rows[0]:
+        raise InputError(f"{manifest}: needs a header row with an 'input' column (and one row per scan)")
+    unknown = sorted(set(rows[0]) - {"input", "lesion_mask", "id", *OPTION_COLUMNS})
+    if unknown:
+        raise InputError(f"{manifest}: unknown column(s) {', '.join(unknown)}; known: input, lesion_mask, id, {', '.join(OPTION_COLUMNS)}")
+    from inference_backend.imaging.io import volume_stem
+
+    base = manifest.parent
+    scans = []
+    for number, row in enumerate(rows, start=2):
+        if not (row.get("input") or "").strip():
+            raise InputError(f"{manifest}, line {number}: the input is empty")
+        path = base / row["input"].strip()
+        mask = (row.get("lesion_mask") or "").strip()
+        identifier = (row.get("id") or "").strip() or Path(row["input"].strip()).with_name(volume_stem(path.name)).as_posix()
+        overrides = {key: row[key].strip() for key in OPTION_COLUMNS if (row.get(key) or "").strip()}
+        scans.append(Scan(identifier, path, base / mask if mask else None, overrides))
+    return scans
+
+
+def discover(source: Path, pattern: str | None = None, suffixes: tuple[str, ...] = (), filters: dict[str, str] | None = None,
+             exclude: Path | None = None) -> tuple[list[Scan], bool]:
+    """(the scans of ``source``, whether it is a BIDS dataset)."""
+    if source.is_file():
+        return manifest_scans(source), False
+    if not source.is_dir():
+        raise InputError(f"{source}: no such folder or manifest file")
+    if is_bids_dataset(source) and pattern is None:
+        paths = bids_scans(source, suffixes or ("T1w", "T2w", "FLAIR"), filters or {})
+        return [Scan(scan_id(path, source), path) for path in paths], True
+    if suffixes or filters:
+        raise InputError(f"{source}: --suffix and --entity select scans of a BIDS dataset (it has no dataset_description.json)")
+    return folder_scans(source, pattern, exclude), False
+
+
+def check_unique(scans: list[Scan]) -> None:
+    seen: dict[str, Path] = {}
+    for scan in scans:
+        if scan.id in seen:
+            raise InputError(f"two scans would write to the same place {scan.id!r}: {seen[scan.id]} and {scan.input}; give them ids")
+        seen[scan.id] = scan.input

@@ -1,0 +1,178 @@
+"""A batch: which scans still need running, running them on an engine, and the summary.
+
+A scan is up to date (skipped) when its folder holds a ``report.json`` whose request equals
+this batch's for it, made with the model installed now, and every file it lists is there with
+its size; a result made for another request (changed options, a new model) is replaced. A scan that fails is recorded with its exit code and message and the batch goes on;
+``retry_failed`` runs only the scans the previous batch recorded as failed. The summary
+(``batch.json``, ``summary.tsv``, ``summary.md`` in the output root) is rewritten after every
+scan, so a stopped batch leaves an exact one, and the same command resumes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from inference_backend import bids
+from inference_backend.batch.discovery import Scan
+from inference_backend.batch.engines import BatchControl, Engine
+from inference_backend.batch.worker import ScanResult, ScanTask
+from inference_backend.errors import InputError, MRISRError
+from inference_backend.imaging.target import parse_triplet
+from inference_backend.job import JobOptions
+from inference_backend.outputs import REPORT_NAME
+from inference_backend.registry import get_method, parse_method_options
+
+STATE_NAME = "batch.json"
+SUMMARY_COLUMNS = ("scan", "status", "exit_code", "seconds", "peak_memory_mb", "outputs", "message")
+BatchEvent = Callable[[ScanResult, int, int], None]  # (result, scans ended, scans to run)
+
+
+@dataclass
+class BatchSettings:
+    out_root: Path
+    options: JobOptions
+    overwrite: bool = False
+    retry_failed: bool = False
+    output_format: str = "nii.gz"
+    bids_root: Path | None = None  # the scans come from this BIDS dataset: the output root is its derivative
+
+
+@dataclass
+class BatchSummary:
+    results: dict[str, ScanResult] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for result in self.results.values():
+            counts[result.status] = counts.get(result.status, 0) + 1
+        return counts
+
+
+def scan_options(base: JobOptions, overrides: dict[str, str]) -> JobOptions:
+    """The batch's options with a manifest row's own: a row's scale or spacing replaces both."""
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key in ("scale", "spacing"):
+            changes.update(scale=None, spacing=None)
+            changes[key] = parse_triplet(value, key)
+        elif key in ("samples", "seed"):
+            changes[key] = int(value)
+        elif key == "dilate_mask":
+            changes["dilate_mask_mm"] = float(value)
+        elif key == "opt":
+            changes["method_options"] = {**base.method_options, **parse_method_options(value.split(";"))}
+        else:
+            changes[key] = value
+    return replace(base, **changes)
+
+
+def up_to_date(out_dir: Path, task: ScanTask) -> bool:
+    """The folder holds this exact request's complete result, made with the model installed now."""
+    from inference_backend.pipeline import request_record
+
+    report_path = out_dir / REPORT_NAME
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        return False
+    if report.get("request") != request_record(task.options, task.input, task.lesion_mask):
+        return False
+    if (report.get("model") or {}).get("sha256") != installed_model_sha256(task.options):
+        return False
+    entries = [*report.get("outputs", {}).values(), *report.get("sidecars", {}).values()]
+    return all((out_dir / entry["file"]).is_file() and (out_dir / entry["file"]).stat().st_size == entry["bytes"] for entry in entries)
+
+
+def installed_model_sha256(options: JobOptions) -> str | None:
+    """The SHA-256 of the model a job would load now (None for a method without one)."""
+    from inference_backend.assets import find_model, read_card
+
+    spec = get_method(options.method)
+    name = options.method_options.get("model") or (spec.weights[0] if spec.weights else None)
+    found = None if name is None else find_model(name)
+    return None if found is None else read_card(found[1])["sha256"]
+
+
+def previous_results(out_root: Path) -> dict[str, ScanResult]:
+    try:
+        rows = json.loads((out_root / STATE_NAME).read_text())["scans"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {row["scan_id"]: ScanResult(**row) for row in rows}
+
+
+def plan(scans: list[Scan], settings: BatchSettings, previous: dict[str, ScanResult]) -> tuple[list[ScanTask], dict[str, ScanResult]]:
+    """(the tasks to run, the results of the scans skipped)."""
+    tasks, skipped = [], {}
+    for scan in scans:
+        try:
+            options = scan_options(settings.options, scan.overrides)
+        except MRISRError as error:
+            skipped[scan.id] = ScanResult(scan.id, "failed", error.exit_code, str(error))
+            continue
+        source = None if settings.bids_root is None else scan.input.relative_to(settings.bids_root).as_posix()
+        task = ScanTask(scan.id, scan.input, settings.out_root / scan.id, options, scan.lesion_mask, settings.overwrite,
+                        settings.output_format, source)  # fmt: skip
+        last = previous.get(scan.id)
+        if settings.retry_failed and (last is None or last.status != "failed"):
+            if last is not None:
+                skipped[scan.id] = last
+            continue
+        if not settings.overwrite and up_to_date(task.out_dir, task):
+            skipped[scan.id] = ScanResult(scan.id, "up to date", outputs=[str(task.out_dir)])
+            continue
+        # a result made for another request (other options, another model) is this batch's to redo
+        tasks.append(replace(task, overwrite=True) if (task.out_dir / REPORT_NAME).is_file() else task)
+    return tasks, skipped
+
+
+def run_batch(
+    scans: list[Scan], settings: BatchSettings, engine: Engine, control: BatchControl | None = None, on_event: BatchEvent | None = None
+) -> BatchSummary:
+    """Run the scans that need it; the summary holds every scan's latest result."""
+    if not scans:
+        raise InputError("no scans found: check the folder, the --pattern, or the BIDS --suffix / --entity")
+    control = control or BatchControl()
+    settings.out_root.mkdir(parents=True, exist_ok=True)
+    if settings.bids_root is not None:
+        (settings.out_root / "dataset_description.json").write_text(json.dumps(bids.derivative_description(settings.bids_root), indent=2) + "\n")
+    tasks, skipped = plan(scans, settings, previous_results(settings.out_root))
+    summary = BatchSummary({scan.id: skipped.get(scan.id, ScanResult(scan.id, "pending")) for scan in scans})
+    write_summary(settings.out_root, summary)
+    ended = 0
+
+    def record(result: ScanResult) -> None:
+        nonlocal ended
+        ended += 1
+        summary.results[result.scan_id] = result
+        write_summary(settings.out_root, summary)
+        if on_event is not None:
+            on_event(result, ended, len(tasks))
+
+    engine.run(tasks, record, control)
+    return summary
+
+
+def write_summary(out_root: Path, summary: BatchSummary) -> None:
+    """``batch.json`` (the state a later batch resumes from), ``summary.tsv`` and ``summary.md``,
+    each replaced whole (a stopped batch never leaves half a summary)."""
+    rows = [result.as_row() for result in summary.results.values()]
+    state = {"updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "counts": summary.counts(), "scans": [vars(r) for r in summary.results.values()]}
+    tsv = io.StringIO()
+    writer = csv.DictWriter(tsv, SUMMARY_COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(summary.counts().items()))
+    markdown = ["# Batch summary", "", counts, "", "| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    markdown += ["| " + " | ".join(str(row[c]).replace("|", "\\|") for c in SUMMARY_COLUMNS) + " |" for row in rows]
+    for name, text in ((STATE_NAME, json.dumps(state, indent=2) + "\n"), ("summary.tsv", tsv.getvalue()), ("summary.md", "\n".join(markdown) + "\n")):
+        temporary = out_root / f".{name}.tmp"
+        temporary.write_text(text)
+        os.replace(temporary, out_root / name)

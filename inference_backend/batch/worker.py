@@ -1,0 +1,96 @@
+"""One scan of a batch, as a worker runs it: ``run_job`` into the scan's folder, every failure
+turned into a record (exit code, one line) instead of an exception, so the batch goes on.
+
+A worker process keeps what it loaded between scans (verified model checkpoints: see
+:func:`inference_backend.assets.load_checkpoint`); SIGTERM cancels its current scan cleanly.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference_backend.errors import Cancelled, MRISRError
+from inference_backend.job import JobOptions
+from inference_backend.progress import Progress
+
+_current: Progress | None = None  # the job this worker process runs now
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    """What a worker needs to run one scan."""
+
+    scan_id: str
+    input: Path
+    out_dir: Path
+    options: JobOptions
+    lesion_mask: Path | None = None
+    overwrite: bool = False
+    output_format: str = "nii.gz"
+    bids_source: str | None = None  # the input's path in a BIDS dataset: outputs get JSON sidecars
+
+
+@dataclass
+class ScanResult:
+    """How a scan ended: done, failed (with the exit code ``mrisr run`` would give) or cancelled."""
+
+    scan_id: str
+    status: str
+    exit_code: int = 0
+    message: str = ""
+    seconds: float = 0.0
+    peak_memory_mb: float | None = None
+    outputs: list[str] = field(default_factory=list)
+    worker: str = ""
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "scan": self.scan_id, "status": self.status, "exit_code": self.exit_code, "seconds": round(self.seconds, 1),
+            "peak_memory_mb": self.peak_memory_mb, "outputs": " ".join(self.outputs), "message": self.message,
+        }  # fmt: skip
+
+
+def init_worker(threads: int) -> None:
+    """A worker process: its share of the CPU threads; Ctrl-C is the batch's to handle (the
+    terminal sends it to every process), SIGTERM cancels the scan running here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: _current.cancel() if _current is not None else None)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def process_scan(task: ScanTask) -> ScanResult:
+    """Run one scan; never raises for the scan's own failures."""
+    global _current
+    from inference_backend.pipeline import peak_resident_mb, run_job
+
+    started = time.monotonic()
+    result = ScanResult(task.scan_id, "done", worker=f"{socket.gethostname()}:{os.getpid()}")
+    _current = Progress()
+    try:
+        written = run_job(
+            task.input, task.out_dir, task.options, task.lesion_mask, progress=_current,
+            output_format=task.output_format, overwrite=task.overwrite, bids_source=task.bids_source,
+        )  # fmt: skip
+        result.outputs = sorted(str(path) for path in written.values())
+    except Cancelled as error:
+        result.status, result.exit_code, result.message = "cancelled", error.exit_code, str(error)
+    except MRISRError as error:
+        result.status, result.exit_code, result.message = "failed", error.exit_code, str(error)
+    except MemoryError:
+        result.status, result.exit_code, result.message = "failed", 4, "out of memory"
+    except Exception as error:  # noqa: BLE001 - one scan's defect must not stop the batch
+        result.status, result.exit_code = "failed", 1
+        result.message = f"internal error ({type(error).__name__}: {error})"
+    finally:
+        _current = None
+    result.seconds = time.monotonic() - started
+    result.peak_memory_mb = peak_resident_mb()
+    return result
