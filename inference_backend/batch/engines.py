@@ -97,11 +97,15 @@ class RayEngine:
 
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        worker_class = ray.remote(ScanWorker).options(
-            num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=self.retries, max_task_retries=self.retries,
-            max_concurrency=2,  # a cancel reaches an actor while it runs a scan
-        )
-        actors = [worker_class.remote(self.cpus_per_worker) for _ in range(self.workers)]
+        worker_class = ray.remote(ScanWorker)
+        actors = [
+            worker_class.options(
+                name=f"mrisr-worker-{index}", num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker,
+                max_restarts=self.retries, max_task_retries=self.retries,
+                max_concurrency=2,  # a cancel reaches an actor while it runs a scan
+            ).remote(self.cpus_per_worker)
+            for index in range(self.workers)
+        ]  # fmt: skip
         control.cancel_running = lambda: [actor.cancel_current.remote() for actor in actors]
         pending, idle, running = iter(tasks), list(actors), {}
         try:
@@ -136,6 +140,14 @@ class ScanWorker:
 
     def process(self, task: ScanTask) -> ScanResult:
         return process_scan(task)
+
+    def where(self) -> dict[str, object]:
+        """The node and process this worker runs in (for logs and cluster checks)."""
+        import os
+
+        import ray
+
+        return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
     def cancel_current(self) -> None:
         from inference_backend.batch import worker
