@@ -64,7 +64,7 @@ class MRISuperResolutionParameterNode:
     widget: their lists depend on the installed models and on the job's Python."""
 
     inputVolume: vtkMRMLScalarVolumeNode
-    method: Annotated[str, Choice(list(METHODS))] = "interpolation"
+    method: Annotated[str, Choice(list(METHODS))] = "auto"
     targetMode: Annotated[str, Choice(TARGET_MODES)] = "spacing"
     targetX: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
     targetY: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
@@ -158,7 +158,8 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if self._parameterNode:
             self._inputGeometry = self.inputGeometry()
             self._lastTargetMode = self._parameterNode.targetMode
-            if not self._parameterNode.pythonExecutable.is_file():  # a scene saved on another computer
+            saved = self._parameterNode.pythonExecutable
+            if saved.name == Path(sys.executable).name and not saved.is_file():  # the default, saved by another Slicer
                 self._parameterNode.pythonExecutable = Path(sys.executable)
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
@@ -228,7 +229,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if not p.inputVolume:
             self.ui.resolutionLabel.text = ""
             return
-        summary, self._targetError = self.logic.describeTarget(p.inputVolume, **self.target())
+        summary, self._targetError = self.logic.describeTarget(p.inputVolume, p.method, **self.target())
         self.ui.resolutionLabel.text = summary if self._targetError is None else f'<span style="color:#c00">{self._targetError}</span>'
 
     def updateApplyState(self) -> None:
@@ -359,7 +360,8 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if job.state == "finished":
             self.lastResult = dict(job.outputNodes, input=job.input_node)
             self.ui.compareInputCheckBox.checked = False
-            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s: {', '.join(n.GetName() for n in job.outputNodes.values())}"
+            made = ", ".join(n.GetName() for n in job.outputNodes.values())
+            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s with {job.method_summary()}: {made}"
         elif job.state == "cancelled":
             self.ui.statusLabel.text = "Cancelled: nothing was added to the scene"
         else:

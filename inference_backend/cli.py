@@ -192,6 +192,9 @@ def command_run(args: argparse.Namespace) -> int:
         written = run_job(
             args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format, args.overwrite
         )
+    report = json.loads(written["report"].read_text())
+    if "quality_note" in report:
+        print(f"mrisr: warning: {report['method']} is {report['quality_note']}", file=sys.stderr)
     if args.progress != "jsonl":
         for path in written.values():
             print(path)
@@ -202,7 +205,12 @@ def command_batch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from inference_backend.batch.discovery import check_unique, discover
-    from inference_backend.batch.engines import BatchControl, LocalEngine, RayEngine, threads_per_worker
+    from inference_backend.batch.engines import (
+        BatchControl,
+        LocalEngine,
+        RayEngine,
+        threads_per_worker,
+    )
     from inference_backend.batch.runner import BatchSettings, run_batch
     from inference_backend.job import JobOptions
     from inference_backend.registry import parse_method_options
@@ -272,6 +280,8 @@ def command_methods(args: argparse.Namespace) -> int:
             "stochastic": spec.stochastic,
             "weights": list(spec.weights),
             "weights_present": spec.assets_present(),
+            "acquisitions": list(spec.acquisitions),
+            "experimental": dict(spec.below_floor),
             "expected_time": spec.expected_time,
             "paper": spec.paper,
             "options": [
@@ -288,6 +298,10 @@ def command_methods(args: argparse.Namespace) -> int:
         print(f"{entry['name']}  [{status}{', stochastic' if entry['stochastic'] else ''}]  {entry['summary']}")
         if entry["expected_time"]:
             print(f"    time: {entry['expected_time']}")
+        if entry["name"] != "auto":
+            print(f"    made for: {', '.join(entry['acquisitions'])}")
+        for acquisition, measured in entry["experimental"].items():
+            print(f"    EXPERIMENTAL for {acquisition}: {measured}")
         for option in entry["options"]:
             choices = f" (one of {', '.join(map(str, option['choices']))})" if option["choices"] else ""
             print(f"    --opt {option['name']}={option['default']}{choices}  {option['help']}")

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from inference_backend.errors import InputError
 from inference_backend.methods.options import LESION_FILLS
-from inference_backend.registry import get_method, parse_method_options
+from inference_backend.registry import (
+    AUTO,
+    AUTO_CHOICES,
+    get_method,
+    parse_method_options,
+)
 
 if TYPE_CHECKING:
     from inference_backend.imaging.volume import Grid
@@ -25,7 +30,7 @@ MAX_SAMPLES = 64
 class JobOptions:
     """Everything that defines a job besides the input data."""
 
-    method: str = "interpolation"
+    method: str = "interpolation"  # the command line, the panel and the console default to auto
     method_options: dict[str, Any] = field(default_factory=dict)
     scale: tuple[float, float, float] | None = None
     spacing: tuple[float, float, float] | None = None
@@ -76,7 +81,7 @@ class JobOptions:
 
 def add_job_arguments(parser: argparse.ArgumentParser, target_required: bool = True) -> None:
     """The arguments of :class:`JobOptions` (``mrisr run`` and ``mrisr batch``)."""
-    parser.add_argument("--method", default="interpolation", help="method name (see `mrisr methods`)")
+    parser.add_argument("--method", default=AUTO, help="method name (see `mrisr methods`); auto: the best for the scan's acquisition")
     target = parser.add_mutually_exclusive_group(required=target_required)
     target.add_argument("--scale", help="per-axis up-sampling factor, e.g. 1,1,4 (or one value for all axes)")
     target.add_argument("--spacing", help="target voxel spacing in mm, e.g. 1,1,1 (or one value)")
@@ -93,13 +98,47 @@ def add_job_arguments(parser: argparse.ArgumentParser, target_required: bool = T
     parser.add_argument("--max-voxels", type=int, help="refuse outputs larger than this (default 2^28, env MRISR_MAX_VOXELS)")
 
 
+def acquisition_of(source: Grid, target: Grid) -> str | None:
+    """``thick-slices`` (one axis refined), ``in-plane`` (two), or None (none, or all three)."""
+    from inference_backend.imaging.target import SPACING_TOLERANCE
+
+    refined = sum(new < old * (1 - SPACING_TOLERANCE) for new, old in zip(target.spacing, source.spacing))
+    return {1: "thick-slices", 2: "in-plane"}.get(refined)
+
+
+def resolve_method(grid: Grid, options: JobOptions) -> tuple[JobOptions, dict[str, Any]]:
+    """``auto`` made concrete for this input: (the options to run, report entries saying what
+    was chosen and why); another method as it is, with a ``quality_note`` where it is
+    experimental for this acquisition."""
+    target = job_target(grid, options)
+    acquisition = acquisition_of(grid, target)
+    if options.method != AUTO:
+        note = None if acquisition is None else get_method(options.method).quality_note(acquisition)
+        return options, ({} if note is None else {"quality_note": note})
+    if options.method_options:
+        raise InputError("--method auto takes no --opt: name the method to set its options")
+    method, method_options, reason = AUTO_CHOICES.get(
+        acquisition or "", ("interpolation", {}, "no single refined axis or pair of axes: B-spline interpolation")
+    )
+    if not get_method(method).assets_present():
+        method, method_options, reason = "interpolation", {}, f"{method}'s weights are not installed: B-spline interpolation"
+    chosen = replace(options, method=method, method_options=method_options)
+    return chosen, {"auto": {"chose": method, "options": method_options, "acquisition": acquisition or "other", "reason": reason}}
+
+
+def job_target(grid: Grid, options: JobOptions) -> Grid:
+    from inference_backend.imaging.target import target_grid
+
+    return options.target or target_grid(grid, options.scale, options.spacing, options.max_voxels)
+
+
 def validate_job(grid: Grid, options: JobOptions) -> Grid:
     """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
     method and its options, samples, lesion fill, target resolution and voxel budget. Returns
     the output grid."""
     from inference_backend.imaging.io import check_voxel_budget
-    from inference_backend.imaging.target import target_grid
 
+    options, _ = resolve_method(grid, options)
     spec = get_method(options.method)
     spec.parse_options(options.method_options)
     if not 1 <= options.samples <= MAX_SAMPLES:
@@ -108,6 +147,6 @@ def validate_job(grid: Grid, options: JobOptions) -> Grid:
         raise InputError(f"--lesion-fill must be one of {', '.join(LESION_FILLS)}; got {options.lesion_fill!r}")
     if not (math.isfinite(options.dilate_mask_mm) and options.dilate_mask_mm >= 0):
         raise InputError(f"--dilate-mask must be a number of mm >= 0; got {options.dilate_mask_mm}")
-    target = options.target or target_grid(grid, options.scale, options.spacing, options.max_voxels)
+    target = job_target(grid, options)
     check_voxel_budget(target, "the output", options.max_voxels)  # an explicit target's too
     return target

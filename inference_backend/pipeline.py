@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from inference_backend import __version__
-from inference_backend import bids
+from inference_backend import __version__, bids
 from inference_backend.errors import InputError, MRISRError, ResourceError
 from inference_backend.imaging.io import (
     cast_like,
@@ -32,7 +31,7 @@ from inference_backend.imaging.io import (
     write_volume,
 )
 from inference_backend.imaging.volume import Grid, Volume
-from inference_backend.job import JobOptions, validate_job
+from inference_backend.job import JobOptions, resolve_method, validate_job
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.lesion_fill import dilate_mask, fill_lesion, mask_on_grid
 from inference_backend.outputs import (
@@ -66,10 +65,11 @@ def process(
     Outputs with a NaN or Inf voxel are refused, never returned."""
     progress = progress or Progress()
     started = time.perf_counter()
-    spec = get_method(options.method)
-    method_options = spec.parse_options(options.method_options)
     validate_intensities(volume, "input volume")
     target = validate_job(volume.grid, options)
+    options, notes = resolve_method(volume.grid, options)
+    spec = get_method(options.method)
+    method_options = spec.parse_options(options.method_options)
     grown = None if lesion_mask is None else grown_mask(lesion_mask, volume.grid, options.dilate_mask_mm)
     device = _device_for(spec, options.device)
 
@@ -106,6 +106,7 @@ def process(
         "wall_time_s": round(time.perf_counter() - started, 3),
         "peak_memory_mb": peak_memory_mb(device),
         "versions": library_versions(),
+        **notes,
     }
     return JobOutputs(result.volume, result.variance, lesion_filled, report, result.samples)
 

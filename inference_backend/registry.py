@@ -22,7 +22,14 @@ from inference_backend.methods.srmri.options import SRMRIOptions
 if TYPE_CHECKING:
     from inference_backend.methods.base import MethodRequest, MethodResult
 
-__all__ = ["LESION_FILLS", "METHODS", "MethodSpec", "get_method", "parse_method_options"]
+__all__ = ["ACQUISITIONS", "AUTO", "AUTO_CHOICES", "LESION_FILLS", "METHODS", "MethodSpec", "get_method", "parse_method_options"]
+
+
+# What an input's acquisition is, from which of its axes the target refines (one: thick slices;
+# two: a coarse in-plane matrix). Slice imputation (thin slices with gaps) is one coarse axis
+# too: nothing in a volume's geometry tells it from thick slices, so only a method named for it
+# treats an input as such.
+ACQUISITIONS = ("thick-slices", "in-plane", "imputation")
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class MethodSpec:
     summary: str
     entry: str  # "module:function" taking a MethodRequest and returning a MethodResult
     options_type: type[MethodOptions]
+    acquisitions: tuple[str, ...] = ACQUISITIONS  # what it is made for
+    below_floor: tuple[tuple[str, str], ...] = ()  # (acquisition, what the headline benchmark measured): experimental there
     stochastic: bool = False  # several samples give a mean and a per-voxel variance
     weights: tuple[str, ...] = ()  # model names under inference_backend/models/
     uses_gpu: bool = True  # False: runs on the CPU whatever device is asked for
@@ -52,14 +61,44 @@ class MethodSpec:
         """Defaults overridden by ``given`` (text from the command line, or values); unknown names refused."""
         return self.options_type.parse(given, owner=f"method {self.name}")
 
+    def quality_note(self, acquisition: str) -> str | None:
+        """Said wherever the method is chosen for an acquisition it does not do well (CLI,
+        panel, report.json); None where its default reaches the classical floor."""
+        for flagged, measured in self.below_floor:
+            if flagged == acquisition:
+                return f"experimental for {acquisition}: {measured}"
+        if acquisition not in self.acquisitions:
+            return f"not made for {acquisition} (made for {', '.join(self.acquisitions)})"
+        return None
+
     def runner(self) -> Callable[["MethodRequest"], "MethodResult"]:
         module_name, function_name = self.entry.split(":")
         return getattr(importlib.import_module(module_name), function_name)
 
 
+AUTO = "auto"
+# What ``auto`` chooses per acquisition: the method whose defaults the headline benchmark
+# (benchmarks/results/headline) shows best there, with its options; a test holds this table
+# against that benchmark's committed results.
+AUTO_CHOICES: dict[str, tuple[str, dict[str, str], str]] = {
+    "thick-slices": ("res-srdiff", {}, "thick slices: Res-SRDiff is above B-spline in PSNR and SSIM on every headline case"),
+    "in-plane": ("interpolation", {"kind": "zero-fill"}, "a coarse in-plane matrix: no learned method beats k-space zero-filling on the headline cases"),
+    "imputation": ("interpolation", {"kind": "linear"}, "thin slices with gaps: linear interpolation is the best on the headline case"),
+}
+
+
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
+        MethodSpec(
+            name=AUTO,
+            summary="The method the headline benchmark shows best for the scan's acquisition (thick slices, a coarse in-plane matrix), "
+            "with its defaults; interpolation where its weights are missing. The choice and the reason are in report.json.",
+            entry="",
+            options_type=MethodOptions,
+            stochastic=True,
+            expected_time="that of the method chosen",
+        ),
         MethodSpec(
             name="interpolation",
             summary="Classical interpolation (linear, cubic B-spline, Lanczos windowed sinc or k-space zero-filling): the baseline.",
@@ -72,6 +111,7 @@ METHODS: dict[str, MethodSpec] = {
             name="res-srdiff",
             summary="Res-SRDiff: 4-step residual-shifting diffusion from the up-sampled scan; samples give a variance map.",
             entry="inference_backend.methods.res_srdiff.method:run",
+            acquisitions=("thick-slices", "in-plane"),
             options_type=ResSRDiffOptions,
             stochastic=True,
             weights=("res-srdiff",),
@@ -82,6 +122,7 @@ METHODS: dict[str, MethodSpec] = {
             name="srmri",
             summary="SRMRI: unsupervised score-based prior of HR slices; DPS alternating with wavelet fusion; any scale.",
             entry="inference_backend.methods.srmri.method:run",
+            acquisitions=("thick-slices", "in-plane"),
             options_type=SRMRIOptions,
             stochastic=True,
             weights=("srmri",),
@@ -92,6 +133,7 @@ METHODS: dict[str, MethodSpec] = {
             name="msp-sr",
             summary="MSP-SR: SR3 conditional diffusion + ControlNet, staged transfer, few-shot fine-tuning; calibrated variance.",
             entry="inference_backend.methods.msp_sr.method:run",
+            acquisitions=("thick-slices", "in-plane"),
             options_type=MSPSROptions,
             stochastic=True,
             weights=("msp-sr",),
@@ -103,6 +145,7 @@ METHODS: dict[str, MethodSpec] = {
             summary="InverseSR(Decoder): slice imputation by inverting a 3D generative prior of brain volumes.",
             entry="inference_backend.methods.inverse_sr.method:run",
             options_type=InverseSROptions,
+            acquisitions=("imputation",),
             weights=("inverse-sr",),
             expected_time="CPU: tens of minutes for a whole head (2 cores); GPU minutes",
             paper="Wang et al., InverseSR: 3D brain MRI super-resolution using a latent diffusion model (MICCAI 2023)",

@@ -80,6 +80,12 @@ class SuperResolutionJob:
     def outputNodes(self) -> dict[str, Any]:  # noqa: N802 - Slicer's camelCase API
         return self.output_nodes
 
+    def method_summary(self) -> str:
+        """The method that ran, and why where ``auto`` chose it (from its report)."""
+        report = self._result.report if self._result is not None else {}
+        choice = report.get("auto")
+        return report.get("method", "?") + (f" (auto: {choice['reason']})" if choice else "")
+
     def _on_progress(self, fraction: float, stage: str, message: str) -> None:
         self.progress = (fraction, stage, message)
         if self.progress_callback is not None and self._thread is None:
@@ -202,21 +208,25 @@ class SuperResolutionLogic:
             return (round(finest, 2),) * 3
         return tuple(round(s / finest, 2) for s in spacing)
 
-    def describeTarget(self, inputVolume, scale=None, spacing=None) -> tuple[str, str | None]:  # noqa: N802, N803
-        """(summary of input and output grids, or None; the problem with the target, or None)."""
+    def describeTarget(self, inputVolume, method: str = "auto", scale=None, spacing=None) -> tuple[str, str | None]:  # noqa: N802, N803
+        """(what the job will make: input and output grids, and the method ``auto`` picks for this
+        input or a note where ``method`` is experimental for it; the problem with the target, or None)."""
         ensure_importable()
         from inference_backend.errors import MRISRError
         from inference_backend.imaging.io import check_voxel_budget
         from inference_backend.imaging.target import target_grid
         from inference_backend.imaging.volume import Grid
+        from inference_backend.job import JobOptions, resolve_method
 
         image = inputVolume.GetImageData()
         if image is None:
             return "", "the input volume has no image data"
         size, spacingIn = image.GetDimensions(), inputVolume.GetSpacing()
+        grid = Grid(size, spacingIn, (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
         try:
-            target = target_grid(Grid(size, spacingIn, (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1)), scale=scale, spacing=spacing)
+            target = target_grid(grid, scale=scale, spacing=spacing)
             check_voxel_budget(target, "the output")
+            _, notes = resolve_method(grid, JobOptions(method=method, scale=scale, spacing=spacing))
         except MRISRError as error:
             return "", str(error)
         megabytes = target.num_voxels * 4 / 2**20
@@ -225,6 +235,10 @@ class SuperResolutionLogic:
             f"Output {_dims(target.size)} voxels of {_mm(target.spacing)} mm ({target.num_voxels / 1e6:.1f} M voxels, "
             f"{megabytes:,.0f} MB per volume)"
         )
+        if "auto" in notes:
+            summary += f"<br>Method for this input: <b>{notes['auto']['chose']}</b> ({notes['auto']['reason']})"
+        if "quality_note" in notes:
+            summary += f'<br><span style="color:#a60">{method} is {notes["quality_note"]}</span>'
         return summary, None
 
     # --- devices -------------------------------------------------------------------------
@@ -270,7 +284,7 @@ class SuperResolutionLogic:
     def process(
         self,
         inputVolume,  # noqa: N803 - Slicer's camelCase API
-        method: str = "interpolation",
+        method: str = "auto",
         scale: tuple[float, float, float] | None = None,
         spacing: tuple[float, float, float] | None = None,
         samples: int = 1,
@@ -331,7 +345,7 @@ class SuperResolutionLogic:
         self,
         inputs,
         outputDir,  # noqa: N803
-        method: str = "interpolation",
+        method: str = "auto",
         scale: tuple[float, float, float] | None = None,
         spacing: tuple[float, float, float] | None = None,
         samples: int = 1,

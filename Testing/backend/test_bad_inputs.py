@@ -49,7 +49,7 @@ class Case:
 
     def run(self, source: Path | str, *extra: str, scale: str | None = "1,1,2") -> list[str]:
         target = ["--scale", scale] if scale else []
-        return ["run", str(source), *target, "--out", str(self.out), "--progress", "none", *extra]
+        return ["run", str(source), "--method", "interpolation", *target, "--out", str(self.out), "--progress", "none", *extra]
 
     def volume(self, name: str, volume: Volume | None = None, **kwargs) -> Path:
         path = self.good.parent / name
@@ -249,7 +249,7 @@ def _(c: Case) -> list[str]:
 
 @case("usage", 2, "the following arguments are required: --out")
 def _(c: Case) -> list[str]:
-    return ["run", str(c.good), "--scale", "2"]
+    return ["run", str(c.good), "--method", "interpolation", "--scale", "2"]
 
 
 # --- the lesion mask ------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def _(c: Case) -> list[str]:
 @case("out-below-a-file", 2, "cannot be written (not a directory)")
 def _(c: Case) -> list[str]:
     c.out.write_text("a file")
-    return ["run", str(c.good), "--scale", "2", "--out", str(c.out / "results"), "--progress", "none"]
+    return ["run", str(c.good), "--method", "interpolation", "--scale", "2", "--out", str(c.out / "results"), "--progress", "none"]
 
 
 @case("out-not-writable", 2, "cannot be written (permission denied)")

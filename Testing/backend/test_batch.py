@@ -45,11 +45,11 @@ def test_a_folder_is_searched_recursively_and_mirrored(tmp_path):
         write(tmp_path / "src" / name)
     (tmp_path / "src" / "notes.txt").write_text("not a scan")
     out = tmp_path / "src" / "results"  # below the source: never taken as input
-    assert main(["batch", str(tmp_path / "src"), "--out", str(out), "--scale", "1,1,2", "--progress", "none"]) == 0
+    assert main(["batch", str(tmp_path / "src"), "--method", "interpolation", "--out", str(out), "--scale", "1,1,2", "--progress", "none"]) == 0
     assert set(summary(out)) == {"site-a/s1", "site-b/deep/s2"}
     assert read_volume(out / "site-b" / "deep" / "s2" / "s2_sr.nii.gz").grid.size == (20, 18, 24)
     assert (out / "summary.tsv").read_text().splitlines()[0].split("\t")[:2] == ["scan", "status"]
-    assert main(["batch", str(tmp_path / "src"), "--out", str(out), "--scale", "1,1,2", "--pattern", "site-a/*.nii.gz", "--progress", "none"]) == 0
+    assert main(["batch", str(tmp_path / "src"), "--method", "interpolation", "--out", str(out), "--scale", "1,1,2", "--pattern", "site-a/*.nii.gz", "--progress", "none"]) == 0
 
 
 def bids_dataset(root: Path) -> Path:
@@ -67,7 +67,7 @@ def test_bids_scans_are_selected_by_suffix_and_entity_into_a_derivative_dataset(
     source, out = bids_dataset(tmp_path / "ds"), tmp_path / "derivatives" / "mrisr"
     scans, is_bids = discover(source, suffixes=("T2w", "FLAIR"), filters={"acq": "axial"})
     assert is_bids and [s.id for s in scans] == ["sub-01/anat/sub-01_acq-axial_T2w", "sub-02/ses-1/anat/sub-02_ses-1_acq-axial_FLAIR"]
-    arguments = ["batch", str(source), "--out", str(out), "--spacing", "0.9", "--suffix", "T2w,FLAIR", "--entity", "acq=axial", "--progress", "none"]
+    arguments = ["batch", str(source), "--method", "interpolation", "--out", str(out), "--spacing", "0.9", "--suffix", "T2w,FLAIR", "--entity", "acq=axial", "--progress", "none"]
     assert main(arguments) == 0
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "mrisr"
@@ -89,12 +89,12 @@ def test_a_manifest_gives_each_scan_its_mask_and_options(tmp_path):
     manifest = tmp_path / "scans.tsv"
     manifest.write_text("input\tlesion_mask\tscale\topt\nscans/a.nii.gz\tscans/a_lesion.nii.gz\t1,1,1\tkind=linear\nscans/b.nii.gz\t\t\t\n")
     out = tmp_path / "out"
-    assert main(["batch", str(manifest), "--out", str(out), "--scale", "1,1,2", "--progress", "none"]) == 0
+    assert main(["batch", str(manifest), "--method", "interpolation", "--out", str(out), "--scale", "1,1,2", "--progress", "none"]) == 0
     report_a = json.loads((out / "scans" / "a" / "report.json").read_text())
     assert report_a["options"] == {"kind": "linear"} and "lesion_filled" in report_a["outputs"]
     assert read_volume(out / "scans" / "b" / "b_sr.nii.gz").grid.size == (20, 18, 24)
     (tmp_path / "bad.csv").write_text("path\nscans/a.nii.gz\n")
-    assert main(["batch", str(tmp_path / "bad.csv"), "--out", str(out), "--scale", "2", "--progress", "none"]) == 2
+    assert main(["batch", str(tmp_path / "bad.csv"), "--method", "interpolation", "--out", str(out), "--scale", "2", "--progress", "none"]) == 2
 
 
 def test_scan_options_override_the_batch(tmp_path):
@@ -106,7 +106,7 @@ def test_scan_options_override_the_batch(tmp_path):
 def test_resume_skips_what_is_done_reruns_what_changed_and_retries_only_failures(tmp_path):
     good, bad = write(tmp_path / "src" / "good.nii.gz", 1), write(tmp_path / "src" / "bad.nii.gz", 2, nan=True)
     out = tmp_path / "out"
-    batch = ["batch", str(tmp_path / "src"), "--out", str(out), "--progress", "none"]
+    batch = ["batch", str(tmp_path / "src"), "--method", "interpolation", "--out", str(out), "--progress", "none"]
     assert main([*batch, "--scale", "1,1,2"]) == 5  # finished, with a failure
     assert summary(out)["bad"]["status"] == "failed" and summary(out)["bad"]["exit_code"] == 2
     assert "NaN/Inf" in summary(out)["bad"]["message"] and summary(out)["good"]["status"] == "done"
@@ -127,7 +127,7 @@ def test_a_stopped_batch_keeps_finished_scans_leaves_nothing_partial_and_resumes
         write(tmp_path / "src" / f"s{index}.nii.gz", index, shape=(48, 48, 16), spacing=(1.0, 1.0, 4.0))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "inference_backend", "batch", str(tmp_path / "src"), "--out", str(out), "--scale", "2,2,4",
-               "--opt", "kind=lanczos", "--progress", "jsonl"]  # fmt: skip
+               "--method", "interpolation", "--opt", "kind=lanczos", "--progress", "jsonl"]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     first = process.stdout.readline()  # one scan ended: stop during the next
     assert json.loads(first)["event"] == "scan"

@@ -20,7 +20,7 @@ from inference_backend.imaging.volume import Volume
 
 def test_run_writes_result_and_report(tmp_path, volume_file, capsys):
     out = tmp_path / "out"
-    assert main(["run", str(volume_file), "--scale", "1,1,3", "--out", str(out), "--progress", "none"]) == 0
+    assert main(["run", str(volume_file), "--method", "interpolation", "--scale", "1,1,3", "--out", str(out), "--progress", "none"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["report.json", "scan_sr.nii.gz"]
     result, source = read_volume(out / "scan_sr.nii.gz"), read_volume(volume_file)
     assert result.grid.matches(target_grid(source.grid, scale=(1, 1, 3)), tolerance_mm=1e-4)
@@ -35,7 +35,7 @@ def test_output_dtype_input_keeps_integer_type(tmp_path):
     path = tmp_path / "u8.nrrd"
     write_volume(make_volume(dtype=np.uint8), path)
     out = tmp_path / "out"
-    main(["run", str(path), "--scale", "2,1,1", "--out", str(out), "--output-dtype", "input", "--progress", "none"])
+    main(["run", str(path), "--method", "interpolation", "--scale", "2,1,1", "--out", str(out), "--output-dtype", "input", "--progress", "none"])
     assert read_volume(out / "u8_sr.nii.gz").array.dtype == np.uint8
 
 
@@ -46,7 +46,7 @@ def test_lesion_mask_writes_lesion_filled_volume(tmp_path, volume_file):
     mask_path = tmp_path / "lesion.nrrd"
     write_volume(Volume(mask, source.grid), mask_path)
     out = tmp_path / "out"
-    code = main(["run", str(volume_file), "--scale", "1,1,2", "--out", str(out), "--lesion-mask", str(mask_path), "--progress", "none"])
+    code = main(["run", str(volume_file), "--method", "interpolation", "--scale", "1,1,2", "--out", str(out), "--lesion-mask", str(mask_path), "--progress", "none"])
     assert code == 0
     filled, sr = read_volume(out / "scan_lesion_filled.nii.gz"), read_volume(out / "scan_sr.nii.gz")
     assert filled.grid.matches(sr.grid, tolerance_mm=1e-6)
@@ -76,14 +76,14 @@ def mrisr(*args: str, **kwargs) -> subprocess.Popen:
 
 
 def test_subprocess_error_has_no_traceback(tmp_path):
-    process = mrisr("run", str(tmp_path / "absent.nii"), "--scale", "2", "--out", str(tmp_path / "o"))
+    process = mrisr("run", str(tmp_path / "absent.nii"), "--method", "interpolation", "--scale", "2", "--out", str(tmp_path / "o"))
     out, err = process.communicate(timeout=120)
     assert process.returncode == 2
     assert err.strip() == f"mrisr: error: {tmp_path / 'absent.nii'}: file not found"
 
 
 def test_jsonl_progress_lines_parse_and_end_at_one(tmp_path, volume_file):
-    process = mrisr("run", str(volume_file), "--scale", "1,1,4", "--out", str(tmp_path / "o"), "--progress", "jsonl")
+    process = mrisr("run", str(volume_file), "--method", "interpolation", "--scale", "1,1,4", "--out", str(tmp_path / "o"), "--progress", "jsonl")
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
@@ -98,7 +98,7 @@ def test_signal_cancels_cleanly_and_leaves_no_files(tmp_path, sig):
     big = tmp_path / "big.nii.gz"
     write_volume(make_volume(shape=(128, 128, 48), spacing=(1, 1, 4)), big)
     out = tmp_path / "out"
-    process = mrisr("run", str(big), "--scale", "2,2,4", "--opt", "kind=lanczos", "--out", str(out), "--progress", "jsonl")
+    process = mrisr("run", str(big), "--method", "interpolation", "--scale", "2,2,4", "--opt", "kind=lanczos", "--out", str(out), "--progress", "jsonl")
     for line in process.stdout:
         if json.loads(line)["stage"] == "super-resolve":
             break
@@ -124,7 +124,7 @@ def test_a_signal_while_starting_stops_cleanly(tmp_path, volume_file, signals):
     """Handlers come first in main, before torch loads: a signal in the first seconds (a second
     Ctrl-C too) gives exit 130, the JSON error line, no traceback, no folder."""
     out = tmp_path / "out"
-    process = mrisr("run", str(volume_file), "--scale", "2", "--out", str(out), "--progress", "jsonl")
+    process = mrisr("run", str(volume_file), "--method", "interpolation", "--scale", "2", "--out", str(out), "--progress", "jsonl")
     deadline = time.monotonic() + 30
     while not catches(process.pid, signal.SIGTERM) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -149,7 +149,7 @@ def test_a_closed_stdout_ends_quietly():
 
 
 def test_usage_errors_give_a_json_line_in_jsonl_mode(volume_file, capsys):
-    assert main(["run", str(volume_file), "--scale", "2", "--progress", "jsonl"]) == 2
+    assert main(["run", str(volume_file), "--method", "interpolation", "--scale", "2", "--progress", "jsonl"]) == 2
     captured = capsys.readouterr()
     message = "the following arguments are required: --out (see `mrisr run --help`)"
     assert [json.loads(line) for line in captured.out.splitlines()] == [{"error": message, "exit_code": 2}]

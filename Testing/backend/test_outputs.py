@@ -24,7 +24,7 @@ from inference_backend.progress import Progress
 
 
 def run(source: Path, out: Path, *extra: str) -> int:
-    return main(["run", str(source), "--scale", "1,1,2", "--out", str(out), "--progress", "none", *extra])
+    return main(["run", str(source), "--method", "interpolation", "--scale", "1,1,2", "--out", str(out), "--progress", "none", *extra])
 
 
 def files(folder: Path) -> dict[str, str]:

@@ -54,11 +54,11 @@ def test_output_nodes_match_the_command_line(tmp_path, scene, runner):
     volume = make_volume(spacing=(0.9, 1.1, 3.0), direction=OBLIQUE)
     path = tmp_path / "scan.nrrd"
     write_volume(volume, path)
-    assert main(["run", str(path), "--scale", "1,1,3", "--out", str(tmp_path / "cli"), "--progress", "none"]) == 0
+    assert main(["run", str(path), "--method", "interpolation", "--scale", "1,1,3", "--out", str(tmp_path / "cli"), "--progress", "none"]) == 0
     expected = read_volume(tmp_path / "cli" / "scan_sr.nii.gz")
     node = add_volume(scene, volume)
     before = volume_from_node(node).array.copy()
-    job = SuperResolutionLogic(scene).process(node, scale=(1, 1, 3), runner=runner, pythonExecutable=sys.executable)
+    job = SuperResolutionLogic(scene).process(node, method="interpolation", scale=(1, 1, 3), runner=runner, pythonExecutable=sys.executable)
     assert job.state == "finished", job.error
     output = job.outputNodes["sr"]
     assert output.GetName() == "scan SR"
@@ -70,9 +70,9 @@ def test_output_nodes_match_the_command_line(tmp_path, scene, runner):
 def test_both_runners_give_identical_results_and_each_run_adds_new_nodes(tmp_path, scene):
     node = add_volume(scene, make_volume(spacing=(1.0, 1.0, 4.0)))
     logic = SuperResolutionLogic(scene)
-    first = logic.process(node, scale=(1, 1, 4), runner="in-process")
+    first = logic.process(node, method="interpolation", scale=(1, 1, 4), runner="in-process")
     array_first = volume_from_node(first.outputNodes["sr"]).array.copy()
-    second = logic.process(node, scale=(1, 1, 4), runner="subprocess", pythonExecutable=sys.executable)
+    second = logic.process(node, method="interpolation", scale=(1, 1, 4), runner="subprocess", pythonExecutable=sys.executable)
     assert second.outputNodes["sr"] is not first.outputNodes["sr"]  # the first result is kept
     np.testing.assert_array_equal(volume_from_node(second.outputNodes["sr"]).array, array_first)
     np.testing.assert_array_equal(volume_from_node(first.outputNodes["sr"]).array, array_first)
@@ -84,7 +84,7 @@ def test_cancel_mid_run_leaves_no_nodes_and_no_temporary_files(tmp_path, scene, 
     node = add_volume(scene, make_volume(shape=(128, 128, 40), spacing=(1, 1, 4)))
     logic = SuperResolutionLogic(scene)
     logic.temp_root = str(tmp_path)
-    job = logic.process(node, scale=(2, 2, 4), methodOptions={"kind": "lanczos"}, runner=runner, pythonExecutable=sys.executable, waitForCompletion=False)
+    job = logic.process(node, method="interpolation", scale=(2, 2, 4), methodOptions={"kind": "lanczos"}, runner=runner, pythonExecutable=sys.executable, waitForCompletion=False)
     deadline = time.monotonic() + 120
     while job.progress[0] < 0.06 and not job.poll() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -100,7 +100,7 @@ def test_backend_failure_is_one_clear_message(scene, runner):
     volume = make_volume()
     volume.array[2, 3, 4] = np.nan
     node = add_volume(scene, volume)
-    job = SuperResolutionLogic(scene).process(node, scale=(1, 1, 2), runner=runner, pythonExecutable=sys.executable)
+    job = SuperResolutionLogic(scene).process(node, method="interpolation", scale=(1, 1, 2), runner=runner, pythonExecutable=sys.executable)
     assert job.state == "failed"
     assert "NaN/Inf" in job.error and "\n" not in job.error and "Traceback" not in job.error
     assert volume_nodes(scene) == ["scan"]
@@ -111,7 +111,7 @@ def test_invalid_request_is_refused_before_any_work(scene):
 
     node = add_volume(scene, make_volume())
     with pytest.raises(InputError, match="below 1"):
-        SuperResolutionLogic(scene).process(node, scale=(1, 1, 0.5))
+        SuperResolutionLogic(scene).process(node, method="interpolation", scale=(1, 1, 0.5))
     with pytest.raises(InputError, match="unknown method"):
         SuperResolutionLogic(scene).process(node, method="nope", scale=(1, 1, 2))
 
@@ -127,7 +127,7 @@ def test_lesion_mask_from_labelmap_or_segmentation(scene, mask_kind):
     if mask_kind == "segmentation":
         mask_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesion segmentation")
         assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, mask_node)
-    job = SuperResolutionLogic(scene).process(node, scale=(1, 1, 1), lesionMask=mask_node)
+    job = SuperResolutionLogic(scene).process(node, method="interpolation", scale=(1, 1, 1), lesionMask=mask_node)
     assert job.state == "finished", job.error
     filled = volume_from_node(job.outputNodes["lesion_filled"]).array
     sr = volume_from_node(job.outputNodes["sr"]).array
@@ -147,7 +147,7 @@ def test_lesion_fill_choice_reaches_both_runners(scene):
     fills = {}
     for runner in RUNNERS:
         for fill in ("neighbourhood", "nawm-mean"):
-            job = logic.process(node, scale=(1, 1, 1), lesionMask=labelmap, lesionFill=fill, runner=runner, pythonExecutable=sys.executable)
+            job = logic.process(node, method="interpolation", scale=(1, 1, 1), lesionMask=labelmap, lesionFill=fill, runner=runner, pythonExecutable=sys.executable)
             assert job.state == "finished", job.error
             fills[runner, fill] = volume_from_node(job.outputNodes["lesion_filled"]).array.copy()
     inside = mask.astype(bool)
@@ -158,7 +158,7 @@ def test_lesion_fill_choice_reaches_both_runners(scene):
     from inference_backend.errors import InputError
 
     with pytest.raises(InputError, match="lesion-fill must be one of"):
-        logic.process(node, scale=(1, 1, 1), lesionMask=labelmap, lesionFill="paint")
+        logic.process(node, method="interpolation", scale=(1, 1, 1), lesionMask=labelmap, lesionFill="paint")
 
 
 def test_models_for_a_method_include_user_models(tmp_path, monkeypatch, scene):
@@ -202,10 +202,12 @@ def test_a_batch_from_the_console_follows_the_batch_rules(tmp_path, scene):
         paths.append(tmp_path / f"{name}.nii.gz")
         write_volume(volume, paths[-1])
     logic, events = SuperResolutionLogic(scene), []
-    summary = logic.processBatch(paths, tmp_path / "out", scale=(1, 1, 2), progressCallback=lambda *event: events.append(event))
+    summary = logic.processBatch(
+        paths, tmp_path / "out", method="interpolation", scale=(1, 1, 2), progressCallback=lambda *event: events.append(event)
+    )
     statuses = {row["scan_id"]: row["status"] for row in summary["scans"]}
     assert statuses == {"a": "done", "b": "done", "broken": "failed"} and len(events) == 3
     assert read_volume(tmp_path / "out" / "a" / "a_sr.nii.gz").grid.size == (20, 18, 24)
-    again = logic.processBatch(paths[:2], tmp_path / "out", scale=(1, 1, 2))
+    again = logic.processBatch(paths[:2], tmp_path / "out", method="interpolation", scale=(1, 1, 2))
     assert {row["status"] for row in again["scans"]} == {"up to date"}
     assert volume_nodes(scene) == []  # a batch writes files; the scene is left as it was

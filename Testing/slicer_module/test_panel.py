@@ -48,7 +48,10 @@ def module():
 
 @pytest.fixture
 def widget(module):
-    return module.build_widget()
+    """The panel, set to interpolation (seconds per run; the learned methods have their own tests)."""
+    built = module.build_widget()
+    built._parameterNode.method = "interpolation"
+    return built
 
 
 def add_volume(name="scan", **geometry):
@@ -99,6 +102,16 @@ def test_loading_a_volume_enables_apply_and_shows_what_will_be_made(widget):
     summary = widget.ui.resolutionLabel.text
     assert "Input 20 x 18 x 12 voxels of 0.90 x 1.10 x 3.00 mm" in summary
     assert "Output 20 x 22 x 40 voxels of 0.90 x 0.90 x 0.90 mm" in summary
+
+
+def test_auto_is_the_default_and_says_what_it_will_run_for_this_input(module):
+    widget = module.build_widget()
+    assert widget._parameterNode.method == "auto" and widget.ui.methodComboBox.currentText == "auto"
+    add_volume(spacing=(1.0, 1.0, 4.0))
+    assert "Method for this input: <b>res-srdiff</b>" in widget.ui.resolutionLabel.text
+    widget.ui.targetModeComboBox.currentIndex = widget.ui.targetModeComboBox.findText("scale")
+    widget.ui.targetXSpinBox.value, widget.ui.targetYSpinBox.value, widget.ui.targetZSpinBox.value = 2.0, 2.0, 1.0
+    assert "Method for this input: <b>interpolation</b>" in widget.ui.resolutionLabel.text  # a coarse in-plane matrix
 
 
 def test_switching_target_mode_keeps_the_target(widget):

@@ -29,6 +29,7 @@ class Case:
     factors: tuple[int, int, int]  # --scale that maps `degraded` onto `reference.grid`
     coarse_axes: tuple[int, ...]
     explicit_target: bool = False  # the output grid is `reference.grid` itself (not reachable by --scale)
+    acquisition: str = "thick-slices"  # one of inference_backend.registry.ACQUISITIONS
     brain_mask: np.ndarray | None = None  # on the reference grid: the template's, or an atlas fit's
 
     @cached_property
@@ -74,7 +75,8 @@ def in_plane_case(name: str, volume: Volume, factor: int, slice_axis: int = 2) -
     reference = crop_to_multiple(volume, factors)
     operators = [AxisOperator(a, kspace_truncation_matrix(reference.grid.size[a], factor)) for a in axes]
     degraded = degrade(reference, SeparableOperator(operators, ndim=3), factors)
-    return Case(name, f"in-plane x{factor}: k-space truncation in {'xyz'[axes[0]]}{'xyz'[axes[1]]}", reference, degraded, factors, axes)
+    description = f"in-plane x{factor}: k-space truncation in {'xyz'[axes[0]]}{'xyz'[axes[1]]}"
+    return Case(name, description, reference, degraded, factors, axes, acquisition="in-plane")
 
 
 def slice_masking_case(name: str, volume: Volume, keep_every: int = 4, axis: int = 2, offset: int = 1) -> Case:
@@ -104,4 +106,5 @@ def slice_masking_case(name: str, volume: Volume, keep_every: int = 4, axis: int
         factors,
         (axis,),
         explicit_target=True,
+        acquisition="imputation",
     )

@@ -47,14 +47,19 @@ class SR3Schedule(Schedule):
         steps: int,
         eta: float,
         generator: torch.Generator | None = None,
+        from_mean: bool = False,
     ) -> torch.Tensor:
         """DDIM from pure noise to the residual, given the up-sampled LR ``conditioning``
-        (``predict_noise(x_t, y, t)``); returns the HR estimate ``conditioning + residual``."""
+        (``predict_noise(x_t, y, t)``); returns the HR estimate ``conditioning + residual``.
+        ``from_mean`` starts from the prior's mean (zero) instead of a draw: with ``eta`` 0 the
+        path is deterministic, one estimate without a sample's invented texture."""
         from monai.networks.schedulers import DDIMScheduler
 
         scheduler = DDIMScheduler(**self.scheduler_arguments())
         scheduler.set_timesteps(steps)
         x = torch.randn(conditioning.shape, generator=generator, dtype=conditioning.dtype).to(conditioning.device)
+        if from_mean:
+            x = torch.zeros_like(x)
         for t in scheduler.timesteps:
             timestep = torch.full((x.shape[0],), int(t), device=x.device)
             with torch.no_grad():

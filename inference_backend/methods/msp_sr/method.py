@@ -63,7 +63,21 @@ def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, MSPSRNet)
 
-    def slice_model_for(generator: torch.Generator) -> SliceModel:
-        return lambda batch: net.schedule.sample(net, batch.images, options.steps, options.eta, generator)
+    from_mean = sampler_for(options.sampler, request.samples) == "mean"
 
-    return sample_slices(request, slice_model_for, model)
+    def slice_model_for(generator: torch.Generator) -> SliceModel:
+        eta = 0.0 if from_mean else options.eta
+        return lambda batch: net.schedule.sample(net, batch.images, options.steps, eta, generator, from_mean)
+
+    result = sample_slices(request, slice_model_for, model)
+    result.resolved["sampler"] = "mean" if from_mean else "stochastic"
+    return result
+
+
+def sampler_for(choice: str, samples: int) -> str:
+    """``auto``: one sample is the deterministic DDIM path from the prior's mean (no invented
+    texture: chosen on a training scan's slab, docs/methods/msp-sr.md); several are draws (the
+    variance map)."""
+    if choice == "auto":
+        return "mean" if samples == 1 else "stochastic"
+    return choice

@@ -11,3 +11,9 @@ class MSPSROptions(SliceMethodOptions):
     model: str = option("msp-sr", "model name (bundled, or in the user models folder)")
     steps: int = option(10, "DDIM steps (the training schedule has 2000)", minimum=1, maximum=2000)
     eta: float = option(0.0, "DDIM stochasticity (0: deterministic given the starting noise, 1: DDPM-like)", minimum=0.0, maximum=1.0)
+    sampler: str = option(
+        "auto",
+        "mean: the deterministic DDIM path from the prior's mean (one estimate, no sampled texture); stochastic: "
+        "a posterior draw from random noise; auto: mean for one sample, stochastic for several (the variance map)",
+        choices=("auto", "mean", "stochastic"),
+    )
