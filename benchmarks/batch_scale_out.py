@@ -7,14 +7,13 @@ Counts what must hold on a real cluster: every scan completed, none lost, none w
 (one report per scan folder, no staging or lock left), that the lost actor was replaced (as
 many worker processes ended scans after the loss as before), and the time.
 Then projects the hours for 10,000 whole-head scans on N machines from the per-volume times
-measured in benchmarks/results/speed (a CPU figure: no GPU figure exists there yet, so a
+measured in benchmarks/results/studies/speed (a CPU figure: no GPU figure exists there yet, so a
 GPU projection is not made). Writes benchmarks/results/batch/scale-out/results.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -22,19 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import write_results  # noqa: E402
-
-from inference_backend.batch.discovery import discover  # noqa: E402
-from inference_backend.batch.engines import RayEngine  # noqa: E402
-from inference_backend.batch.runner import BatchSettings, run_batch  # noqa: E402
-from inference_backend.imaging.io import write_volume  # noqa: E402
-from inference_backend.imaging.volume import Grid, Volume  # noqa: E402
-from inference_backend.job import JobOptions  # noqa: E402
+from inference_backend.batch.discovery import discover
+from inference_backend.batch.engines import RayEngine
+from inference_backend.batch.runner import BatchSettings, run_batch
+from inference_backend.evaluation.report import write_results
+from inference_backend.imaging.io import write_volume
+from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.job import JobOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "batch" / "scale-out"
-SPEED = ROOT / "benchmarks" / "results" / "speed" / "results.json"
+SPEED = ROOT / "benchmarks" / "results" / "studies" / "speed" / "results.json"
 
 
 def tiny_volumes(folder: Path, count: int) -> None:
@@ -136,7 +133,7 @@ def project(speed: dict) -> list[str]:
             lines.append(f"| {case['method']} | {device} (2 cores, {measured['input']}) | {seconds} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
     lines.append("")
     if not any(device.startswith("cuda") for device in speed):
-        lines.append("No GPU time is measured in benchmarks/results/speed yet, so no GPU projection is given.")
+        lines.append("No GPU time is measured in benchmarks/results/studies/speed yet, so no GPU projection is given.")
     return lines
 
 

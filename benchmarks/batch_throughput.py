@@ -21,12 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import write_results  # noqa: E402
-
-from inference_backend.data.datasets import shared_data_dir  # noqa: E402
-from inference_backend.imaging.io import read_volume, write_volume  # noqa: E402
-from inference_backend.imaging.volume import Volume  # noqa: E402
+from inference_backend.data.datasets import shared_data_dir
+from inference_backend.evaluation.report import write_results
+from inference_backend.imaging.io import read_volume, write_volume
+from inference_backend.imaging.volume import Volume
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "batch" / "throughput"

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/data_engine.py [--data ../shared/data]
 
-Writes benchmarks/results/data_engine/results.{json,md}.
+Writes benchmarks/results/studies/data_engine/results.{json,md}.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=shared_data_dir())
     args = parser.parse_args()
     results = measure(args.data)
-    out = REPO_ROOT / "benchmarks" / "results" / "data_engine"
+    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "data_engine"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     verdict = "not data-bound" if results["pairs_per_s_one_thread"] >= results["pairs_needed_per_s"] else "DATA-BOUND"

@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/inverse_sr_cost.py [--steps N]
 
-Uses the MNI152 template (never trained on). Writes benchmarks/results/inverse_sr_cost/
+Uses the MNI152 template (never trained on). Writes benchmarks/results/studies/inverse_sr_cost/
 results.{json,md} and a PNG of both results.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from inference_backend.job import JobOptions
 from inference_backend.methods.lesion_fill import FILLS
 from inference_backend.pipeline import library_versions, process
 
-OUT = REPO_ROOT / "benchmarks" / "results" / "inverse_sr_cost"
+OUT = REPO_ROOT / "benchmarks" / "results" / "studies" / "inverse_sr_cost"
 LESION_DIAMETER_MM = 30.0
 
 

@@ -5,7 +5,7 @@
 Ellipsoidal lesions of radius 3, 6 and 10 mm are placed in white and grey matter (MNI152 with
 its tissue probability maps; the held-out seg3D_MR with multi-Otsu classes when the development
 data is present); every fill replaces the voxels under the mask, and the error against the
-original is measured there. Writes benchmarks/results/lesion_fill/results.{json,md} and a PNG.
+original is measured there. Writes benchmarks/results/studies/lesion_fill/results.{json,md} and a PNG.
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def main() -> None:
         scan = read_volume(data / "real" / "seg3D_MR.nii.gz")
         more, _ = evaluate("seg3D_MR", scan.array.astype(np.float32), scan.grid.spacing, otsu_tissues(scan.array.astype(np.float32)), rng)
         rows += more
-    out = REPO_ROOT / "benchmarks" / "results" / "lesion_fill"
+    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "lesion_fill"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"summary": summary, "lesions": rows}, indent=2) + "\n")

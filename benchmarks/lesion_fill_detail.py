@@ -9,16 +9,16 @@ what N misses, R = truth - N: the best shrunken fill N + lambda D has lambda = <
 Pooled over all lesions, the best lambda per distance from the lesion's border says how far
 inside the prior still knows something. Synthetic lesions (as in benchmarks/lesion_fill.py,
 another seed) on the tuning scans spm152 (no model trained on it) and chris_t1 (the prior did).
-Writes benchmarks/results/lesion_fill_detail/results.{json,md}.
+Writes benchmarks/results/studies/lesion_fill_detail/results.{json,md}.
 """
 from __future__ import annotations
 
 import numpy as np
 from lesion_fill import otsu_tissues, synthetic_lesions
-from report import markdown_table, write_results
 from scipy import ndimage
 
 from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.evaluation.report import markdown_table, write_results
 from inference_backend.imaging.io import read_volume
 from inference_backend.methods.lesion_fill import fill_inverse_sr, fill_neighbourhood
 
@@ -68,7 +68,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     by_distance = best_lambda_by_border_distance(pooled)
     markdown = write_results(
-        REPO_ROOT / "benchmarks" / "results" / "lesion_fill_detail",
+        REPO_ROOT / "benchmarks" / "results" / "studies" / "lesion_fill_detail",
         "InverseSR's detail inside synthetic lesions (tuning scans)",
         "Per lesion: correlation of the prior's detail D with what the neighbourhood fill misses, the best "
         "shrinkage lambda, and the MAE (% of the 99.5th percentile) of N + lambda D (lambda 0: the neighbourhood "

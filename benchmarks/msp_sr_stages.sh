@@ -36,27 +36,27 @@ if [[ "${1:-}" != "--evaluate-only" ]]; then
 fi
 
 MRISR_MODELS_DIR="$ABLATION" $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
-  --out benchmarks/results/msp-sr-ablation --progress none --methods \
+  --out benchmarks/results/slab/msp-sr-ablation --progress none --methods \
   "interpolation:kind=bspline msp-sr:model=msp-sr-target-only msp-sr:model=msp-sr-in-domain-target msp-sr:model=msp-sr-staged-target msp-sr:model=msp-sr"
-OMP_NUM_THREADS=1 $PY -m inference_backend benchmark --suite dev --cases seg3D_MR_through-plane --samples 10 --out benchmarks/results/msp-sr-dev \
+OMP_NUM_THREADS=1 $PY -m inference_backend benchmark --suite dev --cases seg3D_MR_through-plane --samples 10 --out benchmarks/results/dev/msp-sr \
   --progress none --methods "interpolation:kind=bspline msp-sr"
 # Few-shot (a user's `mrisr finetune`): 8 min on chris_t1's slices, evaluated on the held-out seg3D_MR slab
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr "$TARGET" --out msp-sr-chris --minutes 8 --threads 1
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
-  --out benchmarks/results/msp-sr-fewshot --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris"
+  --out benchmarks/results/slab/msp-sr-fewshot --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris"
 # ... with a 5x lower learning rate (is it forgetting?), and in the other direction (seg3D_MR -> chris_t1's slab)
 $PY -m inference_backend.training.msp_sr --stage target --hr "$TARGET" --start-from msp-sr --lr 2e-5 --minutes 8 --threads 1 --export \
   --models-dir runs/fewshot-models --export-name msp-sr-chris-lr2e-5 --run-dir runs/ft-lr2e-5
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
-  --out benchmarks/results/msp-sr-fewshot/lower-lr --progress none --methods "interpolation:kind=bspline msp-sr:model=msp-sr-chris-lr2e-5"
+  --out benchmarks/results/slab/msp-sr-fewshot/lower-lr --progress none --methods "interpolation:kind=bspline msp-sr:model=msp-sr-chris-lr2e-5"
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr ../shared/data/real/seg3D_MR.nii.gz --out msp-sr-seg3d --minutes 8 --threads 1
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite tuning --cases through-plane-x4 --samples 10 \
-  --out benchmarks/results/msp-sr-fewshot/reverse --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-seg3d"
+  --out benchmarks/results/slab/msp-sr-fewshot/reverse --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-seg3d"
 # ... fine-tuned for one protocol only (x4 thick slices, no in-plane pairs), evaluated as above
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend finetune msp-sr --hr "$TARGET" --out msp-sr-chris-x4 --minutes 8 --threads 1 \
   --factors 4 --in-plane-share 0
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
-  --out benchmarks/results/msp-sr-fewshot/protocol-x4 --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris-x4"
+  --out benchmarks/results/slab/msp-sr-fewshot/protocol-x4 --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris-x4"
 # ... with half of the pairs rehearsed from the in-domain data (replay), and the control: the same 8 minutes on the
 # in-domain data alone (no target scan), both for the x4 protocol
 $PY -m inference_backend.training.msp_sr --stage target --hr "$TARGET" --start-from msp-sr --replay 0.5 --factors 4 --in-plane-share 0 \
@@ -64,5 +64,5 @@ $PY -m inference_backend.training.msp_sr --stage target --hr "$TARGET" --start-f
 $PY -m inference_backend.training.msp_sr --stage in-domain --start-from msp-sr --factors 4 --in-plane-share 0 \
   --minutes 8 --threads 1 --export --models-dir runs/fewshot-models --export-name msp-sr-indomain-x4 --run-dir runs/ft-indomain-x4
 MRISR_MODELS_DIR=runs/fewshot-models $PY -m inference_backend benchmark --suite slab --cases through-plane-x4 --samples 10 \
-  --out benchmarks/results/msp-sr-fewshot/replay --progress none \
+  --out benchmarks/results/slab/msp-sr-fewshot/replay --progress none \
   --methods "interpolation:kind=bspline msp-sr msp-sr:model=msp-sr-chris-replay msp-sr:model=msp-sr-indomain-x4"

@@ -10,7 +10,7 @@ brain-masked error spectra) on the tuning scans (chris_t1, spm152) and applied u
 evaluation volumes (seg3D_MR, MNI152). A second check: the best linear gain per kz band, fitted
 on each volume against its own reference (an oracle, the upper bound of any spectral
 sharpening or smoothing of the result). Brain-mask PSNR throughout, default options, one sample.
-Writes benchmarks/results/orientation_fusion/results.{json,md} and weights.png.
+Writes benchmarks/results/studies/orientation_fusion/results.{json,md} and weights.png.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-from report import write_results
 
 import inference_backend.methods.slicing as slicing
 from inference_backend.data.datasets import (
@@ -30,6 +29,7 @@ from inference_backend.data.datasets import (
 from inference_backend.evaluation.atlas import atlas_brain_mask
 from inference_backend.evaluation.cases import through_plane_case
 from inference_backend.evaluation.metrics import psnr
+from inference_backend.evaluation.report import write_results
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.normalization import IntensityNormalizer
 from inference_backend.job import JobOptions
@@ -125,7 +125,7 @@ def main() -> None:
             "wedge fusion": score(wedge_fused(run, weights)),
             "oracle kz gains": score(sharpened),
         })
-    out = REPO_ROOT / "benchmarks" / "results" / "orientation_fusion"
+    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "orientation_fusion"
     extra = {
         "wedge_weights_sagittal": np.round(weights.reshape(ANGLE_BINS, KZ_BINS), 3).tolist(),
         "oracle_kz_gains": {name: np.round(g, 3).tolist() for name, g in gains_per_volume.items()},

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export MRISR_MODELS_DIR=runs/models-2p5d
-OUT=benchmarks/results/res-srdiff-2p5d
+OUT=benchmarks/results/studies/res-srdiff-2p5d
 if [[ "${1:-}" != "--evaluate-only" ]]; then
   $PY -m inference_backend.training.res_srdiff --threads 2 --lr 1e-4 --batch 8 --patch 96 --in-plane-share 0.4 \
     --last-step-share 0.5 --context 2 --context-dropout 0.2 --minutes 75 --val-every 1000 --init-from res-srdiff \

@@ -5,18 +5,18 @@ cd "$(dirname "$0")/.."
 MRISR=".venv/bin/python -m inference_backend"
 # Res-SRDiff's one-sample estimate chosen on the training scan's slabs: the posterior mean (auto) vs the 4-step chain
 # (made before the adaptation to the scan existed: adapt_steps=0 reproduces it)
-$MRISR benchmark --suite tuning --cases chris_t1 --out benchmarks/results/res-srdiff-sampler --progress none \
+$MRISR benchmark --suite tuning --cases chris_t1 --out benchmarks/results/tuning/res-srdiff-sampler --progress none \
   --methods "interpolation:kind=bspline res-srdiff:sampler=deterministic,adapt_steps=0 res-srdiff:sampler=mean,adapt_steps=0"
 # ... and its self-supervised adaptation to the scan, chosen on chris_t1 and spm152 (seen by no model)
-$MRISR benchmark --suite tuning --cases through-plane --out benchmarks/results/res-srdiff-adaptation --progress none \
+$MRISR benchmark --suite tuning --cases through-plane --out benchmarks/results/tuning/res-srdiff-adaptation --progress none \
   --methods "interpolation:kind=bspline res-srdiff:adapt_steps=0 res-srdiff:adapt_steps=100 res-srdiff res-srdiff:adapt_steps=500"
 .venv/bin/python benchmarks/axis_spectrum.py
 $MRISR benchmark --suite dev --progress none \
   --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=lanczos interpolation:kind=zero-fill res-srdiff res-srdiff:adapt_steps=0 res-srdiff:sampler=deterministic"
-$MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/dev-uncertainty --progress none \
+$MRISR benchmark --suite dev --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/dev/uncertainty --progress none \
   --methods "interpolation:kind=bspline res-srdiff"
 # ... when the slice profile is known (Gaussian, as in the dev suite) and named as the acquisition model
-$MRISR benchmark --suite dev --cases seg3D_MR_through-plane --out benchmarks/results/dev-consistency --progress none \
+$MRISR benchmark --suite dev --cases seg3D_MR_through-plane --out benchmarks/results/dev/consistency --progress none \
   --methods "interpolation:kind=bspline res-srdiff res-srdiff:consistency=gaussian-slices"
 # ... and whether the two slice orientations could be fused better, or the result's spectrum corrected
 .venv/bin/python benchmarks/orientation_fusion.py
@@ -27,33 +27,33 @@ benchmarks/res_srdiff_2p5d.sh
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4.
 # The ablation and the first through-plane tuning run date from when fusion was on for thick slices by
 # default (their tables label rows without `fusion=true`); the explicit option reproduces them.
-$MRISR benchmark --suite slab --cases through-plane-x4 --out benchmarks/results/srmri-ablation --progress none --methods \
+$MRISR benchmark --suite slab --cases through-plane-x4 --out benchmarks/results/slab/srmri-ablation --progress none --methods \
   "interpolation:kind=bspline srmri:k=1 srmri:k=2,fusion=true srmri:k=3,fusion=true srmri:k=5,fusion=true srmri:k=2,fusion=false srmri:steps=10,fusion=true srmri:steps=40,fusion=true"
 # SRMRI options are chosen on a training scan's slabs (suite `tuning`), never on the held-out scan
-$MRISR benchmark --suite tuning --cases in-plane --out benchmarks/results/srmri-tuning/in-plane --progress none --methods \
+$MRISR benchmark --suite tuning --cases in-plane --out benchmarks/results/tuning/srmri/in-plane --progress none --methods \
   "interpolation:kind=bspline interpolation:kind=zero-fill srmri srmri:consistency=none srmri:consistency=none,rho=2 srmri:consistency=none,rho=0"
-$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/srmri-tuning/through-plane --progress none --methods \
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/through-plane --progress none --methods \
   "interpolation:kind=bspline srmri:fusion=true srmri:fusion=true,rho=2 srmri:fusion=true,rho=0"
 # ... which chose fusion off for thick slices (fusion=auto):
-$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/srmri-tuning/through-plane-fusion --progress none \
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/through-plane-fusion --progress none \
   --methods "srmri:fusion=false srmri:k=1"
-$MRISR benchmark --suite slab --out benchmarks/results/srmri-scales --progress none --methods "interpolation:kind=bspline srmri"
-$MRISR benchmark --suite dev --cases seg3D_MR --out benchmarks/results/srmri-dev --progress none \
+$MRISR benchmark --suite slab --out benchmarks/results/slab/srmri-scales --progress none --methods "interpolation:kind=bspline srmri"
+$MRISR benchmark --suite dev --cases seg3D_MR --out benchmarks/results/dev/srmri --progress none \
   --methods "interpolation:kind=bspline interpolation:kind=zero-fill srmri"
 # MSP-SR: stages, ablation and calibration (trains the ablation's models unless --evaluate-only)
 benchmarks/msp_sr_stages.sh --evaluate-only
 # InverseSR: slice imputation (1 of 4 and 1 of 8 slices), lesion fills, CPU cost on a whole volume
 # The latent anchor (1) chosen on the training scan's slab, then the held-out slab. These runs date from
 # before the misfit option (their tables label rows without `misfit=none`); the explicit option reproduces them.
-$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning --progress none \
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation --progress none \
   --methods "interpolation:kind=bspline inverse-sr:anchor=0,misfit=none inverse-sr:anchor=1,misfit=none"
-$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning/anchor-3 --progress none --methods "inverse-sr:anchor=3,misfit=none"
-$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning/anchor-10 --progress none --methods "inverse-sr:anchor=10,misfit=none"
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation/anchor-3 --progress none --methods "inverse-sr:anchor=3,misfit=none"
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation/anchor-10 --progress none --methods "inverse-sr:anchor=10,misfit=none"
 # The decoder's misfit at the acquired slices carried to the slices between them (misfit=linear) and the
 # anchor again with it (these ran with anchor 1 as the default: 10 is named where it was chosen afterwards)
-$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning/misfit --progress none --methods \
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation/misfit --progress none --methods \
   "interpolation:kind=linear interpolation:kind=bspline inverse-sr:anchor=1,misfit=none inverse-sr:anchor=1 inverse-sr:anchor=1,misfit=bspline inverse-sr:anchor=0 inverse-sr:anchor=3"
-$MRISR benchmark --suite imputation-tuning --out benchmarks/results/imputation-tuning/misfit-anchor-10 --progress none --methods "inverse-sr:anchor=10"
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation/misfit-anchor-10 --progress none --methods "inverse-sr:anchor=10"
 # ... which chose misfit=linear, anchor=10 (the defaults); then the held-out slab
 $MRISR benchmark --suite imputation --out benchmarks/results/imputation --progress none --methods \
   "interpolation:kind=linear interpolation:kind=bspline inverse-sr inverse-sr:anchor=1 inverse-sr:anchor=1,misfit=none inverse-sr:anchor=0,misfit=none inverse-sr:keep_acquired=false"
@@ -65,3 +65,13 @@ $MRISR benchmark --suite imputation --out benchmarks/results/imputation/steps-1 
 .venv/bin/python benchmarks/stroke_case.py
 .venv/bin/python benchmarks/inverse_sr_cost.py --steps 5  # per tile; the default 40 costs about 8x the inversion time
 .venv/bin/python benchmarks/soak.py  # 200 runs interrupted at random into one output root: nothing lost, nothing left
+# MSP-SR's one-sample estimate chosen on the tuning slab: the deterministic path from the prior's mean vs one draw
+$MRISR benchmark --suite tuning --cases chris_t1-slab_through-plane-x4 --out benchmarks/results/tuning/msp-sr-sampler --progress none \
+  --methods "interpolation:kind=bspline msp-sr msp-sr:sampler=stochastic"
+# The headline: every method's default on every acquisition, against its classical floor (the README table, auto's choices)
+$MRISR benchmark --suite headline --out benchmarks/results/headline --progress none \
+  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
+.venv/bin/python benchmarks/headline_table.py
+# Batches: throughput of the engines, and a simulated cluster losing a node
+.venv/bin/python benchmarks/batch_throughput.py
+.venv/bin/python benchmarks/batch_scale_out.py

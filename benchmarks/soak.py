@@ -21,7 +21,7 @@ super-resolving, writing, done), then checked:
 Also counted: SIGTERMs that arrived before Python ran main (the default action ends the process:
 nothing can be written then), runs refused because their folder was in use, tracebacks (must
 be 0), and whether the inputs changed (must not).
-Writes benchmarks/results/soak/results.{json,md}.
+Writes benchmarks/results/studies/soak/results.{json,md}.
 """
 from __future__ import annotations
 
@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from report import markdown_table, write_results
 from scipy import ndimage
 
 from inference_backend.data.datasets import REPO_ROOT
+from inference_backend.evaluation.report import markdown_table, write_results
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.outputs import LOCK_NAME, STAGING_PREFIX
@@ -260,7 +260,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", type=Path, help="output root (default: a temporary folder, removed after)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "soak")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "studies" / "soak")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="mrisr-soak-"))
     inputs = make_inputs(root / "inputs", np.random.default_rng(args.seed))

@@ -4,7 +4,7 @@
 
 A 181 x 217 x 181 crop of the MNI152 template is degraded to 4 mm slices and brought back to
 1 mm (x4 through-plane), one sample, through the same ``process`` call as ``mrisr run``.
-Writes benchmarks/results/speed/results.{json,md} (results for other devices are kept).
+Writes benchmarks/results/studies/speed/results.{json,md} (results for other devices are kept).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def main() -> None:
             wall = time.perf_counter() - started
         rows.append({"method": method if method != "interpolation" else "bspline", "device": outputs.report["device"], "wall_time_s": round(wall, 1), "peak_rss_mb": round(memory.peak_mb), **case.score(outputs.sr.array)})
         print(rows[-1], flush=True)
-    out = REPO_ROOT / "benchmarks" / "results" / "speed"
+    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "speed"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}

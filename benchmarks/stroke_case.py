@@ -7,7 +7,7 @@ mirrored hemisphere is not, so the left-right asymmetry of (T2 - T1), smoothed, 
 the deep CSF connected to the midline (ventricles, enlarged ex vacuo on the lesion side) is
 excluded; the largest component is kept, closed and hole-filled. The mask is written beside the
 results so the fill can be rerun with ``mrisr run stroke_T1.nii.gz --scale 1 --lesion-mask ...``.
-Writes benchmarks/results/stroke/{stroke_lesion_mask.nii.gz, results.md, panel.png}.
+Writes benchmarks/results/studies/stroke/{stroke_lesion_mask.nii.gz, results.md, panel.png}.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def main() -> None:
     t1 = read_volume(real / "stroke_T1.nii.gz")
     t2 = read_volume(real / "stroke_T2.nii.gz")
     mask = lesion_mask(t1.array.astype(np.float32), t2.array.astype(np.float32))
-    out = REPO_ROOT / "benchmarks" / "results" / "stroke"
+    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "stroke"
     out.mkdir(parents=True, exist_ok=True)
     write_volume(t1.with_array(mask.astype(np.uint8)), out / "stroke_lesion_mask.nii.gz")
     volume_ml = mask.sum() * np.prod(t1.grid.spacing) / 1000
@@ -93,7 +93,7 @@ def main() -> None:
         "![before / mask / after](panel.png)",
         "",
         "Reproduce: `.venv/bin/python benchmarks/stroke_case.py`; then "
-        "`mrisr run ../shared/data/real/stroke_T1.nii.gz --scale 1 --lesion-mask benchmarks/results/stroke/stroke_lesion_mask.nii.gz --out out/`.",
+        "`mrisr run ../shared/data/real/stroke_T1.nii.gz --scale 1 --lesion-mask benchmarks/results/studies/stroke/stroke_lesion_mask.nii.gz --out out/`.",
     ]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

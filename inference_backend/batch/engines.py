@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Protocol
 
-from inference_backend.batch.worker import ScanResult, ScanTask, init_worker, process_scan
+from inference_backend.batch.worker import (
+    ScanResult,
+    ScanTask,
+    init_worker,
+    process_scan,
+)
 
 
 class BatchControl:

@@ -35,6 +35,7 @@ from inference_backend.evaluation.metrics import (
     std_error_correlation,
 )
 from inference_backend.evaluation.panels import Tile, central_slice, save_panel
+from inference_backend.evaluation.report import markdown_table
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
@@ -62,8 +63,10 @@ def suite_cases(suite: str) -> list[Case]:
         return imputation_cases(HELD_OUT_SCANS)
     if suite == "imputation-tuning":
         return imputation_cases(TUNING_SCANS)
+    if suite == "headline":  # every acquisition: the dev suite's whole volumes, and imputation on the held-out slab
+        return suite_cases("dev") + [case for case in imputation_cases(HELD_OUT_SCANS) if case.name.endswith("1of4")]
     if suite != "dev":
-        raise InputError(f"unknown suite {suite!r}; available: dev, quick, slab, tuning, imputation, imputation-tuning")
+        raise InputError(f"unknown suite {suite!r}; available: headline, dev, quick, slab, tuning, imputation, imputation-tuning")
     volumes = {"mni152": load_mni152()}
     brains = {"mni152": load_mni152_brain_mask()}
     data = shared_data_dir()
@@ -233,18 +236,23 @@ def case_panel(path: Path, case: Case, estimates: dict[str, np.ndarray], varianc
     save_panel(path, rows, suptitle=f"{case.name}: {case.description}")
 
 
+def write_results_files(out_dir: Path, suite: str, results: dict) -> None:
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(out_dir / "results.md", suite, results)
+
+
 def write_markdown(path: Path, suite: str, results: dict) -> None:
     lines = [f"# Benchmark suite `{suite}`", "", "Scores inside the head mask on the HR grid (PSNR in dB; GMSD lower is better); `_brain` columns: inside the brain mask (MNI152's grey + white matter maps; on real scans carried over by an affine fit of the template, `inference_backend/evaluation/atlas.py`).", ""]
     for case_name, case in results["cases"].items():
-        lines += [f"## {case_name}", "", case["description"], ""]
         extra = sorted({k for row in case["rows"] for k in row} - {"method", "psnr", "ssim", "gmsd", "wall_time_s", "peak_rss_mb", "device"})
-        header = ["method", "PSNR", "SSIM", "GMSD", "time (s)", "peak RSS (MB)", "device", *extra]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for row in case["rows"]:
-            values = [row["method"], f"{row['psnr']:.2f}", f"{row['ssim']:.4f}", f"{row['gmsd']:.4f}", f"{row['wall_time_s']:.2f}", str(row["peak_rss_mb"]), row["device"]]
-            values += [str(row.get(k, "")) for k in extra]
-            lines.append("| " + " | ".join(values) + " |")
-        lines += ["", f"![{case_name}]({case_name}.png)", ""]
+        rows = [
+            {"method": row["method"], "PSNR": f"{row['psnr']:.2f}", "SSIM": f"{row['ssim']:.4f}", "GMSD": f"{row['gmsd']:.4f}",
+             "time (s)": f"{row['wall_time_s']:.2f}", "peak RSS (MB)": row["peak_rss_mb"], "device": row["device"],
+             **{k: row.get(k, "") for k in extra}}  # fmt: skip
+            for row in case["rows"]
+        ]
+        skipped = [f"Not run: {label} ({reason})." for label, reason in case.get("not_applicable", {}).items()]
+        lines += [f"## {case_name}", "", case["description"], "", *markdown_table(rows), "", *skipped, f"![{case_name}]({case_name}.png)", ""]
     lines += ["Environment: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()), ""]
     path.write_text("\n".join(lines))
 
@@ -272,23 +280,30 @@ def run_benchmark(
     total = len(cases) * len(entries)
     with progress.stage("methods", 0.05, 1.0):
         for case_index, case in enumerate(cases):
-            rows, estimates, variances = [], {}, {}
+            rows, estimates, variances, not_applicable = [], {}, {}, {}
             for entry_index, entry in enumerate(entries):
+                if case.acquisition not in METHODS[entry.method].acquisitions:
+                    continue  # each method on the cases it is made for
                 progress.report((case_index * len(entries) + entry_index) / total, f"{case.name}: {entry.label}")
-                row, estimates[entry.label], variance = run_entry(case, entry, samples, device, seed)
+                try:
+                    row, estimates[entry.label], variance = run_entry(case, entry, samples, device, seed)
+                except InputError as error:  # e.g. zero-filling onto an explicit grid: says why, the suite goes on
+                    not_applicable[entry.label] = str(error)
+                    continue
                 rows.append(row)
                 if variance is not None:
                     variances[entry.label] = variance
             case_panel(out_dir / f"{case.name}.png", case, estimates, variances)
-            results["cases"][case.name] = {"description": case.description, "rows": rows}
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_markdown(out_dir / "results.md", suite, results)
+            results["cases"][case.name] = {"description": case.description, "acquisition": case.acquisition, "rows": rows}
+            if not_applicable:
+                results["cases"][case.name]["not_applicable"] = not_applicable
+            write_results_files(out_dir, suite, results)  # after every case: an interrupted suite keeps what it did
     progress.finish(f"results in {out_dir}")
     return results
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite> in the working folder)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-
 from inference_backend.errors import InputError
 from inference_backend.imaging.io import check_voxel_count
 from inference_backend.imaging.volume import Grid

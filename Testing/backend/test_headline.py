@@ -1,0 +1,33 @@
+"""The README's methods table, the registry's `auto` choices and its experimental flags all
+agree with the committed headline benchmark: none of them is copied by hand."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO_ROOT
+from inference_backend.evaluation.headline import best_per_acquisition, learned_verdicts, with_table
+from inference_backend.registry import AUTO_CHOICES, METHODS
+
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "headline" / "results.json"
+
+
+@pytest.fixture(scope="module")
+def results():
+    return json.loads(RESULTS.read_text())
+
+
+def test_the_readme_table_is_the_one_the_results_give(results):
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert with_table(readme, results) == readme, "run benchmarks/headline_table.py"
+
+
+def test_auto_chooses_the_best_method_the_results_show(results):
+    for acquisition, method in best_per_acquisition(results).items():
+        assert AUTO_CHOICES[acquisition][0] == method, acquisition
+
+
+def test_a_default_below_its_floor_is_flagged_and_only_then(results):
+    for (method, acquisition), passes in learned_verdicts(results).items():
+        assert (METHODS[method].quality_note(acquisition) is None) == passes, (method, acquisition)
