@@ -93,6 +93,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self._observedInput = None
         self._lastTargetMode = None
         self._targetError = None
+        self._describedMethod = None
         self.job = None
         self.lastResult = {}  # role -> node of the last finished job, and "input"
         self.timer = qt.QTimer()
@@ -155,6 +156,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
         self._parameterNode = inputParameterNode
+        self._describedMethod = None
         if self._parameterNode:
             self._inputGeometry = self.inputGeometry()
             self._lastTargetMode = self._parameterNode.targetMode
@@ -246,9 +248,12 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.applyButton.toolTip = problem or "Super-resolve the input volume; its results are added as new volumes"
 
     def updateMethodDescription(self, name: str) -> None:
+        """The method's description and model list, when the method changes (they read the
+        installed models from disk: not on every parameter change)."""
         spec = METHODS.get(name)
-        if spec is None:
+        if spec is None or name == self._describedMethod:
             return
+        self._describedMethod = name
         self.fillModelChoices(name)
         status = "" if spec.assets_present() else " <b>Weights not installed.</b>"
         time = f"<br><i>Expected time: {spec.expected_time}</i>" if spec.expected_time else ""

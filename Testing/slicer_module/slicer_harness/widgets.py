@@ -121,6 +121,21 @@ class qMRMLWidget(qt.QWidget):  # noqa: N801
         return self._scene
 
 
+def _plain_property(kind, attribute: str):
+    """A Qt property stored in ``attribute`` (settings the stand-in keeps but does not act on)."""
+    return QtCore.Property(kind, lambda self: getattr(self, attribute), lambda self, value: setattr(self, attribute, value))
+
+
+def _listing_property(kind, attribute: str):
+    """A Qt property stored in ``attribute`` whose change lists the scene's nodes again."""
+
+    def set_and_refresh(self, value) -> None:
+        setattr(self, attribute, list(value) if isinstance(value, list) else value)
+        self._refresh()
+
+    return QtCore.Property(kind, lambda self: getattr(self, attribute), set_and_refresh)
+
+
 class qMRMLNodeComboBox(qt.QComboBox):  # noqa: N801
     """The scene's nodes of ``nodeTypes`` (subclasses only with ``showChildNodeTypes``, nodes
     hidden from editors never), optionally a "None" entry; follows nodes added, removed and
@@ -137,46 +152,18 @@ class qMRMLNodeComboBox(qt.QComboBox):  # noqa: N801
         self._show_child_node_types = True
         self._none_enabled = False
         self._none_display = "None"
-        self._flags = {"addEnabled": True, "removeEnabled": True, "renameEnabled": False}
+        self._add_enabled, self._remove_enabled, self._rename_enabled = True, True, False
         self._current_id = ""
         self.currentIndexChanged.connect(self._on_index_changed)
 
     # -- properties the .ui and connectors set ------------------------------------------------
-    def _get_node_types(self) -> list[str]:
-        return list(self._node_types)
-
-    def _set_node_types(self, types: list[str]) -> None:
-        self._node_types = list(types)
-        self._refresh()
-
-    def _get_show_child(self) -> bool:
-        return self._show_child_node_types
-
-    def _set_show_child(self, show: bool) -> None:
-        self._show_child_node_types = show
-        self._refresh()
-
-    def _get_none_enabled(self) -> bool:
-        return self._none_enabled
-
-    def _set_none_enabled(self, enabled: bool) -> None:
-        self._none_enabled = enabled
-        self._refresh()
-
-    def _get_none_display(self) -> str:
-        return self._none_display
-
-    def _set_none_display(self, text: str) -> None:
-        self._none_display = text
-        self._refresh()
-
-    nodeTypes = QtCore.Property("QStringList", _get_node_types, _set_node_types)
-    showChildNodeTypes = QtCore.Property(bool, _get_show_child, _set_show_child)
-    noneEnabled = QtCore.Property(bool, _get_none_enabled, _set_none_enabled)
-    noneDisplay = QtCore.Property(str, _get_none_display, _set_none_display)
-    addEnabled = QtCore.Property(bool, lambda self: self._flags["addEnabled"], lambda self, v: self._flags.update(addEnabled=v))
-    removeEnabled = QtCore.Property(bool, lambda self: self._flags["removeEnabled"], lambda self, v: self._flags.update(removeEnabled=v))
-    renameEnabled = QtCore.Property(bool, lambda self: self._flags["renameEnabled"], lambda self, v: self._flags.update(renameEnabled=v))
+    nodeTypes = _listing_property("QStringList", "_node_types")
+    showChildNodeTypes = _listing_property(bool, "_show_child_node_types")
+    noneEnabled = _listing_property(bool, "_none_enabled")
+    noneDisplay = _listing_property(str, "_none_display")
+    addEnabled = _plain_property(bool, "_add_enabled")
+    removeEnabled = _plain_property(bool, "_remove_enabled")
+    renameEnabled = _plain_property(bool, "_rename_enabled")
 
     # -- the scene ---------------------------------------------------------------------------
     def setMRMLScene(self, scene) -> None:  # noqa: N802 - Slicer's API
