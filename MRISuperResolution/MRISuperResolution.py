@@ -69,6 +69,7 @@ class MRISuperResolutionParameterNode:
     targetX: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
     targetY: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
     targetZ: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
+    sliceThickness: Annotated[float, WithinRange(0.0, 50.0)] = 0.0  # mm; 0 = the same as the slice spacing
     samples: Annotated[int, WithinRange(1, 64)] = 1
     lesionMask: Optional[Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]]
     lesionFill: Annotated[str, Choice(list(LESION_FILLS))] = "neighbourhood"
@@ -231,7 +232,9 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if not p.inputVolume:
             self.ui.resolutionLabel.text = ""
             return
-        summary, self._targetError = self.logic.describeTarget(p.inputVolume, p.method, **self.target())
+        summary, self._targetError = self.logic.describeTarget(
+            p.inputVolume, p.method, sliceThickness=p.sliceThickness or None, samples=p.samples, device=p.device, **self.target()
+        )
         self.ui.resolutionLabel.text = summary if self._targetError is None else f'<span style="color:#c00">{self._targetError}</span>'
 
     def updateApplyState(self) -> None:
@@ -256,8 +259,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self._describedMethod = name
         self.fillModelChoices(name)
         status = "" if spec.assets_present() else " <b>Weights not installed.</b>"
-        time = f"<br><i>Expected time: {spec.expected_time}</i>" if spec.expected_time else ""
-        self.ui.methodDescriptionLabel.text = f"{spec.summary}{status}{time}"
+        self.ui.methodDescriptionLabel.text = f"{spec.summary}{status}"
 
     def fillMethodTooltips(self) -> None:
         for index in range(self.ui.methodComboBox.count):
@@ -321,6 +323,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
                 methodOptions={"model": p.model} if p.model else None,
                 device=p.device,
                 seed=p.seed,
+                sliceThickness=p.sliceThickness or None,
                 runner=p.runner,
                 pythonExecutable=python,
                 waitForCompletion=False,

@@ -1,7 +1,9 @@
 """Shared fixtures: small synthetic volumes with awkward geometry, and the development data."""
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "MRISuperResolution"))  # the Slicer module's helper package
+os.environ.setdefault("MRISR_CACHE_DIR", tempfile.mkdtemp(prefix="mrisr-test-cache-"))  # not the user's cache (subprocesses inherit it)
 
 from inference_backend.data.datasets import shared_data_dir  # noqa: E402
 from inference_backend.imaging.io import write_volume  # noqa: E402

@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from inference_backend.data.datasets import REPO_ROOT, load_mni152, shared_data_dir
+from inference_backend.data.datasets import SOURCE_CHECKOUT, load_mni152, shared_data_dir
 from inference_backend.imaging.io import read_volume
 
 HALF_SIDE = 32
@@ -37,7 +37,7 @@ def main() -> None:
     if data is not None:
         volumes |= {name: read_volume(data / "real" / f"{name}.nii.gz") for name in ("seg3D_MR", "chris_t1", "spm152")}
     rows = [{"volume": name, "spacing_mm": [round(s, 4) for s in v.grid.spacing], "upper_half_power_share": upper_half_power_share(v.array)} for name, v in volumes.items()]
-    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "axis_spectrum"
+    out = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "axis_spectrum"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = ["# Sharpness per axis (share of spectral power in the upper half of the frequencies, central 64^3 cube)", "", "| volume | spacing (mm) | x | y | z |", "|---|---|---|---|---|"]

@@ -7,7 +7,7 @@ Counts what must hold on a real cluster: every scan completed, none lost, none w
 (one report per scan folder, no staging or lock left), that the lost actor was replaced (as
 many worker processes ended scans after the loss as before), and the time.
 Then projects the hours for 10,000 whole-head scans on N machines from the per-volume times
-measured in benchmarks/results/studies/speed (a CPU figure: no GPU figure exists there yet, so a
+measured in benchmarks/results/speed (a CPU figure: no GPU figure exists there yet, so a
 GPU projection is not made). Writes benchmarks/results/batch/scale-out/results.{json,md}.
 """
 from __future__ import annotations
@@ -133,7 +133,7 @@ def project(speed: dict) -> list[str]:
             lines.append(f"| {case['method']} | {device} (2 cores, {measured['input']}) | {seconds} | " + " | ".join(f"{h:.1f}" for h in hours) + " |")
     lines.append("")
     if not any(device.startswith("cuda") for device in speed):
-        lines.append("No GPU time is measured in benchmarks/results/studies/speed yet, so no GPU projection is given.")
+        lines.append("No GPU time is measured in benchmarks/results/speed yet, so no GPU projection is given.")
     return lines
 
 

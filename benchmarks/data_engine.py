@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.data.synth import SyntheticBrainGenerator
 from inference_backend.data.training_data import SlicePairStream, default_sources
 from inference_backend.methods.res_srdiff.method import ResSRDiffNet
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=shared_data_dir())
     args = parser.parse_args()
     results = measure(args.data)
-    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "data_engine"
+    out = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "data_engine"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     verdict = "not data-bound" if results["pairs_per_s_one_thread"] >= results["pairs_needed_per_s"] else "DATA-BOUND"

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from inference_backend.data.datasets import REPO_ROOT, load_mni152
+from inference_backend.data.datasets import SOURCE_CHECKOUT, load_mni152
 from inference_backend.evaluation.benchmark import PeakMemory
 from inference_backend.evaluation.cases import slice_masking_case
 from inference_backend.evaluation.metrics import image_metrics
@@ -23,7 +23,7 @@ from inference_backend.job import JobOptions
 from inference_backend.methods.lesion_fill import FILLS
 from inference_backend.pipeline import library_versions, process
 
-OUT = REPO_ROOT / "benchmarks" / "results" / "studies" / "inverse_sr_cost"
+OUT = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "inverse_sr_cost"
 LESION_DIAMETER_MM = 30.0
 
 

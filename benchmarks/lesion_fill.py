@@ -18,7 +18,7 @@ from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
 from inference_backend.data.datasets import (
-    REPO_ROOT,
+    SOURCE_CHECKOUT,
     load_mni152,
     package_data_file,
     shared_data_dir,
@@ -113,7 +113,7 @@ def main() -> None:
         scan = read_volume(data / "real" / "seg3D_MR.nii.gz")
         more, _ = evaluate("seg3D_MR", scan.array.astype(np.float32), scan.grid.spacing, otsu_tissues(scan.array.astype(np.float32)), rng)
         rows += more
-    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "lesion_fill"
+    out = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "lesion_fill"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(rows)
     (out / "results.json").write_text(json.dumps({"summary": summary, "lesions": rows}, indent=2) + "\n")

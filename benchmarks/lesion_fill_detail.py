@@ -17,7 +17,7 @@ import numpy as np
 from lesion_fill import otsu_tissues, synthetic_lesions
 from scipy import ndimage
 
-from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.report import markdown_table, write_results
 from inference_backend.imaging.io import read_volume
 from inference_backend.methods.lesion_fill import fill_inverse_sr, fill_neighbourhood
@@ -68,7 +68,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     by_distance = best_lambda_by_border_distance(pooled)
     markdown = write_results(
-        REPO_ROOT / "benchmarks" / "results" / "studies" / "lesion_fill_detail",
+        SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "lesion_fill_detail",
         "InverseSR's detail inside synthetic lesions (tuning scans)",
         "Per lesion: correlation of the prior's detail D with what the neighbourhood fill misses, the best "
         "shrinkage lambda, and the MAE (% of the 99.5th percentile) of N + lambda D (lambda 0: the neighbourhood "

@@ -21,7 +21,7 @@ import numpy as np
 
 import inference_backend.methods.slicing as slicing
 from inference_backend.data.datasets import (
-    REPO_ROOT,
+    SOURCE_CHECKOUT,
     load_mni152,
     load_mni152_brain_mask,
     shared_data_dir,
@@ -125,7 +125,7 @@ def main() -> None:
             "wedge fusion": score(wedge_fused(run, weights)),
             "oracle kz gains": score(sharpened),
         })
-    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "orientation_fusion"
+    out = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "orientation_fusion"
     extra = {
         "wedge_weights_sagittal": np.round(weights.reshape(ANGLE_BINS, KZ_BINS), 3).tolist(),
         "oracle_kz_gains": {name: np.round(g, 3).tolist() for name, g in gains_per_volume.items()},

@@ -75,3 +75,25 @@ $MRISR benchmark --suite headline --out benchmarks/results/headline --progress n
 # Batches: throughput of the engines, and a simulated cluster losing a node
 .venv/bin/python benchmarks/batch_throughput.py
 .venv/bin/python benchmarks/batch_scale_out.py
+# Speed (#26): the profile before the work, the cheaper Res-SRDiff adaptation and fewer MSP-SR steps chosen on the tuning
+# slabs and checked on the development cases, then the speed table (and the rates the panel quotes), and the profile after
+.venv/bin/python benchmarks/profile_methods.py --methods interpolation,res-srdiff --size head --tag before
+# (the adaptation-cost run while res-srdiff's default was 200 steps of 96 x 96 at 5e-5: its rows named "res-srdiff" are that)
+$MRISR benchmark --suite tuning --cases through-plane --out benchmarks/results/tuning/res-srdiff-adaptation-cost --progress none --methods \
+  "interpolation:kind=bspline res-srdiff res-srdiff:adapt_patch=64 res-srdiff:adapt_patch=64,adapt_steps=100,adapt_lr=0.0001 res-srdiff:adapt_patch=64,adapt_steps=100 res-srdiff:adapt_patch=64,adapt_steps=50,adapt_lr=0.0002"
+# (run while msp-sr's default was 10 DDIM steps: its rows named "msp-sr" are steps=10)
+$MRISR benchmark --suite tuning --cases x4 --out benchmarks/results/tuning/msp-sr-steps --progress none --methods "interpolation:kind=bspline msp-sr msp-sr:steps=5 msp-sr:steps=4"
+$MRISR benchmark --suite headline --cases through-plane --out benchmarks/results/dev/speed-quality --progress none --methods \
+  "interpolation:kind=bspline res-srdiff res-srdiff:adapt_steps=200,adapt_patch=96,adapt_lr=5e-5 res-srdiff:adapt_steps=200,adapt_patch=64,adapt_lr=5e-5 msp-sr msp-sr:steps=5 msp-sr:steps=3"
+.venv/bin/python benchmarks/speed.py --device cpu
+.venv/bin/python benchmarks/profile_methods.py --methods interpolation,res-srdiff,msp-sr --size head --tag after
+.venv/bin/python benchmarks/profile_methods.py --methods srmri --size half --tag after-srmri-half
+# Variance calibration (#27): fitted on a training scan's slab, written into the model cards; measured on the held-out T1
+.venv/bin/python benchmarks/calibrate_variance.py --methods res-srdiff,msp-sr --samples 8
+$MRISR benchmark --suite headline --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/studies/variance-calibration/seg3D_MR --progress none --methods "res-srdiff msp-sr"
+# Lesion fills on the MS patient's expert mask
+.venv/bin/python benchmarks/lesion_fill_ms.py
+# The headline again, with the new defaults
+$MRISR benchmark --suite headline --out benchmarks/results/headline --progress none \
+  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
+.venv/bin/python benchmarks/headline_table.py

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from inference_backend.data.datasets import REPO_ROOT
+from inference_backend.data.datasets import SOURCE_CHECKOUT
 from inference_backend.evaluation.report import markdown_table, write_results
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.volume import Grid, Volume
@@ -127,7 +127,7 @@ def execute(run: Run, rng: random.Random) -> Run:
     stop = {"term": signal.SIGTERM, "kill": signal.SIGKILL}.get(run.fate)
     run.started = time.monotonic()
     arguments = command(run.source, run.folder, run.index, run.shared)
-    process = subprocess.Popen(arguments, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(arguments, cwd=SOURCE_CHECKOUT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stage = "start-up"
 
     def send() -> None:
@@ -215,7 +215,7 @@ def sweep(runs: list[Run], root: Path) -> list[int]:
     statuses = []
     for number, folder in enumerate(sorted(dirty)):
         arguments = command(sources[folder], folder, 100_000 + number, True)
-        statuses.append(subprocess.run(arguments, cwd=REPO_ROOT, capture_output=True, text=True).returncode)
+        statuses.append(subprocess.run(arguments, cwd=SOURCE_CHECKOUT, capture_output=True, text=True).returncode)
     return statuses
 
 
@@ -260,7 +260,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", type=Path, help="output root (default: a temporary folder, removed after)")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "studies" / "soak")
+    parser.add_argument("--out", type=Path, default=SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "soak")
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="mrisr-soak-"))
     inputs = make_inputs(root / "inputs", np.random.default_rng(args.seed))

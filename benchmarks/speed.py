@@ -1,10 +1,15 @@
-"""Per-volume time of each method beside B-spline, on the volume size users bring.
+"""Time and peak memory of every method per volume, beside B-spline in the same run; the rates
+the Slicer panel and ``mrisr methods`` quote.
 
-    .venv/bin/python benchmarks/speed.py [--methods res-srdiff] [--device cpu]
+    .venv/bin/python benchmarks/speed.py [--device cpu] [--machine "2-core CPU"] [--methods ...]
 
-A 181 x 217 x 181 crop of the MNI152 template is degraded to 4 mm slices and brought back to
-1 mm (x4 through-plane), one sample, through the same ``process`` call as ``mrisr run``.
-Writes benchmarks/results/studies/speed/results.{json,md} (results for other devices are kept).
+Two central crops of the MNI152 head (181 x 217 x 181, the size users bring, and 128^3), each
+degraded to 4 mm slices along z and brought back to 1 mm (x4 through-plane), through the same
+``process`` call as ``mrisr run``; InverseSR on its own task, 1 of every 4 slices acquired.
+Stochastic methods also run with several samples (the variance map). From the two sizes, each
+method's fixed cost and seconds per million output voxels are fitted and written to
+``inference_backend/measured_speed.json`` (results for other devices are kept).
+Writes benchmarks/results/speed/results.{json,md} (a run of some methods replaces their rows only).
 """
 from __future__ import annotations
 
@@ -12,52 +17,128 @@ import argparse
 import json
 import time
 
-from inference_backend.data.datasets import REPO_ROOT, load_mni152
+from inference_backend.data.datasets import SOURCE_CHECKOUT, load_mni152
 from inference_backend.devices import resolve_device
 from inference_backend.evaluation.benchmark import PeakMemory
-from inference_backend.evaluation.cases import through_plane_case
+from inference_backend.evaluation.cases import (
+    Case,
+    slice_masking_case,
+    through_plane_case,
+)
+from inference_backend.evaluation.report import write_document
 from inference_backend.job import JobOptions
 from inference_backend.pipeline import library_versions, process
+from inference_backend.time_estimates import RATES_FILE
 
-SIZE = (181, 217, 181)
+SIZES = {"head": (181, 217, 181), "half": (128, 128, 128)}
+SAMPLES = {"res-srdiff": 2, "msp-sr": 4}  # the multi-sample run of each stochastic method (on the head)
+METHODS = ("interpolation", "res-srdiff", "msp-sr", "srmri", "inverse-sr")
+
+
+def mni_crop(size: tuple[int, int, int]):
+    mni = load_mni152()
+    start = tuple((n - s) // 2 for n, s in zip(mni.grid.size, size))
+    return mni.crop(start, tuple(a + s for a, s in zip(start, size)))
+
+
+def speed_case(size: tuple[int, int, int] = SIZES["head"]) -> Case:
+    """The MNI152 head cropped to ``size``, degraded to 4 mm slices along z."""
+    return through_plane_case("speed", mni_crop(size), factor=4)
+
+
+def timed(case: Case, method: str, samples: int, device: str) -> dict:
+    options = {"kind": "bspline"} if method == "interpolation" else {}
+    job = JobOptions(
+        method=method,
+        method_options=options,
+        scale=None if case.explicit_target else tuple(float(f) for f in case.factors),
+        target=case.reference.grid if case.explicit_target else None,
+        samples=samples,
+        device=device,
+    )
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        outputs = process(case.degraded, job)
+        wall = time.perf_counter() - started
+    scores = case.score(outputs.sr.array)
+    return {
+        "method": "bspline" if method == "interpolation" else method,
+        "size": "x".join(map(str, case.reference.grid.size)),
+        "output_mvoxels": round(case.reference.grid.num_voxels / 1e6, 3),
+        "samples": samples,
+        "device": outputs.report["device"],
+        "engine": outputs.report["resolved_options"].get("engine", {}).get("engine", "-"),
+        "wall_time_s": round(wall, 1),
+        "peak_rss_mb": round(memory.peak_mb),
+        "psnr": round(scores["psnr"], 2),
+        "ssim": round(scores["ssim"], 4),
+    }
+
+
+def fitted_rate(rows: list[dict]) -> dict[str, float]:
+    """Fixed seconds and seconds per million voxels from the one-sample runs on the two sizes;
+    further samples from the multi-sample run (or as the first where there is none)."""
+    one = sorted((r for r in rows if r["samples"] == 1), key=lambda r: r["output_mvoxels"])
+    small, large = one[0], one[-1]
+    per = (large["wall_time_s"] - small["wall_time_s"]) / (large["output_mvoxels"] - small["output_mvoxels"])
+    per = max(per, 0.0)
+    fixed = max(0.0, large["wall_time_s"] - per * large["output_mvoxels"])
+    several = [r for r in rows if r["samples"] > 1]
+    further = per
+    if several:
+        r = several[0]
+        further = max(0.0, (r["wall_time_s"] - large["wall_time_s"]) / ((r["samples"] - 1) * r["output_mvoxels"]))
+    return {"fixed_s": round(fixed, 2), "first_sample_s_per_mvoxel": round(per, 3), "further_sample_s_per_mvoxel": round(further, 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--methods", default="res-srdiff")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--machine", default="a 2-core CPU", help="how the rate's source is named to users")
+    parser.add_argument("--methods", default=",".join(METHODS), help="B-spline always runs first (the ratio's reference)")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    mni = load_mni152()
-    start = tuple((n - s) // 2 for n, s in zip(mni.grid.size, SIZE))
-    case = through_plane_case("speed", mni.crop(start, tuple(a + s for a, s in zip(start, SIZE))), factor=4)
+    kind = device.split(":")[0]
     rows = []
-    for method, options in [("interpolation", {"kind": "bspline"})] + [(m, {}) for m in args.methods.split(",") if m]:
-        job = JobOptions(method=method, method_options=options, scale=tuple(float(f) for f in case.factors), device=device)
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            outputs = process(case.degraded, job)
-            wall = time.perf_counter() - started
-        rows.append({"method": method if method != "interpolation" else "bspline", "device": outputs.report["device"], "wall_time_s": round(wall, 1), "peak_rss_mb": round(memory.peak_mb), **case.score(outputs.sr.array)})
-        print(rows[-1], flush=True)
-    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "speed"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
-    results[device.split(":")[0]] = {
-        "input": f"{'x'.join(map(str, case.degraded.grid.size))} at {case.degraded.grid.spacing} mm",
-        "output": "x".join(map(str, case.reference.grid.size)),
-        "rows": rows,
-        "versions": library_versions(),
-    }
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["# Per-volume time, x4 through-plane, one sample", ""]
+    for method in ["interpolation"] + [m for m in args.methods.split(",") if m != "interpolation"]:
+        for name, size in SIZES.items():
+            case = slice_masking_case("speed", mni_crop(size)) if method == "inverse-sr" else speed_case(size)
+            runs = [1] + ([SAMPLES[method]] if method in SAMPLES and name == "head" else [])
+            for samples in runs:
+                rows.append(timed(case, method, samples, device))
+                print(json.dumps(rows[-1]), flush=True)
+    bspline = {r["size"]: r["wall_time_s"] for r in rows if r["method"] == "bspline"}
+    for row in rows:
+        row["x_bspline"] = round(row["wall_time_s"] / max(bspline[row["size"]], 0.1), 1)
+
+    results_path = SOURCE_CHECKOUT / "benchmarks" / "results" / "speed" / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    kept = [r for r in results.get(kind, {}).get("rows", []) if r["method"] not in {row["method"] for row in rows}]
+    rows = kept + rows  # a run of some methods replaces their rows only
+    results[kind] = {"machine": args.machine, "rows": rows, "versions": library_versions()}
+    description = (
+        "MNI152 crops, 4 mm slices along z brought back to 1 mm (x4 through-plane); InverseSR: 1 of every 4 slices "
+        "acquired. One `process` call per row, as `mrisr run`; `x bspline`: the time over B-spline's on the same size in the same run."
+    )
+    lines = ["# Time and memory per volume", "", description, ""]
     for device_kind, result in results.items():
-        lines += [f"## {device_kind}: {result['input']} -> {result['output']}", "", "| method | device | time (s) | peak RSS (MB) | PSNR | SSIM |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r['method']} | {r['device']} | {r['wall_time_s']} | {r['peak_rss_mb']} | {r['psnr']:.2f} | {r['ssim']:.4f} |" for r in result["rows"]]
+        lines += [f"## {device_kind}: {result['machine']}", "", "| method | output | samples | engine | time (s) | x bspline | peak RSS (MB) | PSNR | SSIM |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"| {r['method']} | {r['size']} | {r['samples']} | {r['engine']} | {r['wall_time_s']} | {r['x_bspline']} | {r['peak_rss_mb']} | {r['psnr']} | {r['ssim']} |"
+            for r in result["rows"]
+        ]
         lines.append("")
-    lines.append("Reproduce: `.venv/bin/python benchmarks/speed.py --device cpu` (2-core CPU here).")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    lines.append(f"Reproduce: `.venv/bin/python benchmarks/speed.py --device {args.device}` (nothing else running).")
+    write_document(results_path.parent, results, lines)
+
+    rates = json.loads(RATES_FILE.read_text()) if RATES_FILE.exists() else {"rates": {}, "machines": {}}
+    by_method: dict[str, list[dict]] = {}
+    for row in rows:
+        by_method.setdefault("interpolation" if row["method"] == "bspline" else row["method"], []).append(row)
+    rates["rates"][kind] = {method: fitted_rate(method_rows) for method, method_rows in by_method.items()}
+    rates["machines"][kind] = args.machine
+    rates["source"] = "benchmarks/speed.py -> benchmarks/results/speed/results.json"
+    RATES_FILE.write_text(json.dumps(rates, indent=2) + "\n")
 
 
 if __name__ == "__main__":

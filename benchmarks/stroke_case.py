@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
-from inference_backend.data.datasets import REPO_ROOT, shared_data_dir
+from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.panels import Tile, save_panel
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.job import JobOptions
@@ -61,7 +61,7 @@ def main() -> None:
     t1 = read_volume(real / "stroke_T1.nii.gz")
     t2 = read_volume(real / "stroke_T2.nii.gz")
     mask = lesion_mask(t1.array.astype(np.float32), t2.array.astype(np.float32))
-    out = REPO_ROOT / "benchmarks" / "results" / "studies" / "stroke"
+    out = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "stroke"
     out.mkdir(parents=True, exist_ok=True)
     write_volume(t1.with_array(mask.astype(np.uint8)), out / "stroke_lesion_mask.nii.gz")
     volume_ml = mask.sum() * np.prod(t1.grid.spacing) / 1000

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -68,8 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--output-format", default="nii.gz", choices=["nii.gz", "nrrd"], help="file format of the outputs")
     add_progress_argument(batch)
 
-    methods = commands.add_parser("methods", help="list methods, their options and whether their weights are present")
+    methods = commands.add_parser("methods", help="list methods, their options, whether their weights are present and how long they take")
     methods.add_argument("--json", action="store_true", help="machine-readable output")
+    methods.add_argument("--input", help="a scan: give the expected time of each method on it (with --scale or --spacing)")
+    estimate_target = methods.add_mutually_exclusive_group()
+    estimate_target.add_argument("--scale", help="per-axis up-sampling factor of the scan, e.g. 1,1,4")
+    estimate_target.add_argument("--spacing", help="target voxel spacing in mm, e.g. 1")
+    methods.add_argument("--samples", type=int, default=1, help="samples of the stochastic methods (default 1)")
+    methods.add_argument("--device", default="cpu", help="the device to estimate for: cpu or cuda (default cpu)")
 
     devices = commands.add_parser("devices", help="the devices this Python's PyTorch can compute on (CPU, CUDA GPUs, Apple's GPU)")
     devices.add_argument("--json", action="store_true", help="machine-readable output")
@@ -273,6 +280,7 @@ def batch_display(mode: str) -> Iterator[Callable]:
 def command_methods(args: argparse.Namespace) -> int:
     from inference_backend.registry import METHODS
 
+    estimates = expected_times(args)
     listing = [
         {
             "name": spec.name,
@@ -282,7 +290,7 @@ def command_methods(args: argparse.Namespace) -> int:
             "weights_present": spec.assets_present(),
             "acquisitions": list(spec.acquisitions),
             "experimental": dict(spec.below_floor),
-            "expected_time": spec.expected_time,
+            "expected_time": estimates[spec.name],
             "paper": spec.paper,
             "options": [
                 {"name": o.name, "default": o.default, "choices": o.choices, "help": o.help} for o in spec.options
@@ -296,8 +304,7 @@ def command_methods(args: argparse.Namespace) -> int:
     for entry in listing:
         status = "ready" if entry["weights_present"] else "WEIGHTS MISSING"
         print(f"{entry['name']}  [{status}{', stochastic' if entry['stochastic'] else ''}]  {entry['summary']}")
-        if entry["expected_time"]:
-            print(f"    time: {entry['expected_time']}")
+        print(f"    time: {entry['expected_time']}")
         if entry["name"] != "auto":
             print(f"    made for: {', '.join(entry['acquisitions'])}")
         for acquisition, measured in entry["experimental"].items():
@@ -306,6 +313,43 @@ def command_methods(args: argparse.Namespace) -> int:
             choices = f" (one of {', '.join(map(str, option['choices']))})" if option["choices"] else ""
             print(f"    --opt {option['name']}={option['default']}{choices}  {option['help']}")
     return 0
+
+
+def expected_times(args: argparse.Namespace) -> dict[str, str]:
+    """Each method's expected time on ``args.input`` brought to ``--scale``/``--spacing`` (``auto``:
+    that of the method it picks there), or on a whole head at 1 mm without an input."""
+    from inference_backend.errors import InputError
+    from inference_backend.imaging.io import read_volume
+    from inference_backend.imaging.target import parse_triplet, target_grid
+    from inference_backend.job import JobOptions, resolve_method
+    from inference_backend.registry import METHODS
+    from inference_backend.time_estimates import REFERENCE_OUTPUT, expected_time
+
+    if args.input is None:
+        if args.scale or args.spacing:
+            raise InputError("--scale and --spacing need --input (the scan to estimate for)")
+        voxels, where, chosen = math.prod(REFERENCE_OUTPUT), f"per {'x'.join(map(str, REFERENCE_OUTPUT))} output", {}
+    else:
+        if not (args.scale or args.spacing):
+            raise InputError("--input needs --scale or --spacing (the output grid to estimate for)")
+        scale = parse_triplet(args.scale, "--scale") if args.scale else None
+        spacing = parse_triplet(args.spacing, "--spacing") if args.spacing else None
+        grid = read_volume(args.input).grid
+        target = target_grid(grid, scale=scale, spacing=spacing)
+        voxels, where = target.num_voxels, f"for this input ({'x'.join(map(str, target.size))} output)"
+        _, notes = resolve_method(grid, JobOptions(scale=scale, spacing=spacing, method="auto"))
+        chosen = {"auto": notes["auto"]["chose"]}
+    if args.samples < 1:
+        raise InputError(f"--samples must be at least 1; got {args.samples}")
+    estimates = {"auto": "that of the method it picks for the input (give --input)"}
+    for name in METHODS:
+        method = chosen.get(name, name)
+        if method == "auto":
+            continue
+        samples = args.samples if METHODS[method].stochastic else 1
+        text = expected_time(method, voxels, samples, args.device)
+        estimates[name] = f"{text} {where}, {samples} sample{'s' if samples > 1 else ''}" + (f" ({method})" if method != name else "")
+    return estimates
 
 
 def command_demo(args: argparse.Namespace) -> int:

@@ -1,13 +1,17 @@
 """Choosing the compute device, and telling users plainly when a GPU is not usable."""
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from inference_backend.errors import InputError, ResourceError
 
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
+THREAD_VARIABLES = ("MRISR_THREADS", "OMP_NUM_THREADS")  # a user's or scheduler's choice, honoured as given
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,36 @@ def resolve_device(requested: str) -> str:
     if index >= torch.cuda.device_count():
         raise ResourceError(f"{requested} does not exist: PyTorch sees {torch.cuda.device_count()} GPU(s)")
     return f"cuda:{index}"
+
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity (set by batch schedulers and ``taskset``)
+    capped by a cgroup CPU quota (containers: ``docker --cpus``), which the machine's count ignores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def configure_cpu_threads() -> int:
+    """Use as many compute threads as there are cores to use (unless MRISR_THREADS or
+    OMP_NUM_THREADS says how many); more threads than cores make every step wait on the others."""
+    import torch
+
+    for variable in THREAD_VARIABLES:
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            threads = int(value)
+            break
+    else:
+        threads = available_cores()
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads

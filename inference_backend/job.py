@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from inference_backend.imaging.volume import Grid
 
 MAX_SAMPLES = 64
+# --slice-thickness, as a multiple of the slice spacing: thinner leaves most of the tissue between
+# the slices unmeasured, thicker overlaps more than any clinical protocol does
+SLICE_THICKNESS_RANGE = (0.25, 2.0)
+DICOM_THICKNESS = "DICOM (0018,0050)"
 
 
 @dataclass
@@ -42,6 +46,7 @@ class JobOptions:
     keep_samples: bool = False
     lesion_fill: str = "neighbourhood"  # one of LESION_FILLS
     dilate_mask_mm: float = 0.0
+    slice_thickness: float | None = None  # mm, of a thick-slice scan's slices; None: DICOM (0018,0050), or the spacing
 
     @classmethod
     def from_arguments(cls, args: argparse.Namespace) -> "JobOptions":
@@ -59,6 +64,7 @@ class JobOptions:
             max_voxels=args.max_voxels,
             lesion_fill=args.lesion_fill,
             dilate_mask_mm=args.dilate_mask,
+            slice_thickness=args.slice_thickness,
         )
 
     def arguments(self) -> list[str]:
@@ -74,6 +80,8 @@ class JobOptions:
         arguments += ["--lesion-fill", self.lesion_fill, "--dilate-mask", repr(float(self.dilate_mask_mm))]
         if self.max_voxels is not None:
             arguments += ["--max-voxels", str(self.max_voxels)]
+        if self.slice_thickness is not None:
+            arguments += ["--slice-thickness", repr(float(self.slice_thickness))]
         for name, value in self.method_options.items():
             arguments += ["--opt", f"{name}={value}"]
         return arguments
@@ -86,6 +94,13 @@ def add_job_arguments(parser: argparse.ArgumentParser, target_required: bool = T
     target.add_argument("--scale", help="per-axis up-sampling factor, e.g. 1,1,4 (or one value for all axes)")
     target.add_argument("--spacing", help="target voxel spacing in mm, e.g. 1,1,1 (or one value)")
     parser.add_argument("--samples", type=int, default=1, help="samples of a stochastic method (mean + variance)")
+    parser.add_argument(
+        "--slice-thickness",
+        type=float,
+        metavar="MM",
+        help="thick slices: the acquired slice thickness when it differs from the slice spacing (5 mm slices every "
+        "6 mm: 5; a 1 mm gap), between 1/4 and 2x the spacing; default: DICOM (0018,0050), else the spacing",
+    )
     parser.add_argument(
         "--lesion-fill",
         default="neighbourhood",
@@ -100,10 +115,58 @@ def add_job_arguments(parser: argparse.ArgumentParser, target_required: bool = T
 
 def acquisition_of(source: Grid, target: Grid) -> str | None:
     """``thick-slices`` (one axis refined), ``in-plane`` (two), or None (none, or all three)."""
-    from inference_backend.imaging.target import SPACING_TOLERANCE
+    from inference_backend.imaging.target import refined_axes
 
-    refined = sum(new < old * (1 - SPACING_TOLERANCE) for new, old in zip(target.spacing, source.spacing))
-    return {1: "thick-slices", 2: "in-plane"}.get(refined)
+    return {1: "thick-slices", 2: "in-plane"}.get(len(refined_axes(source, target)))
+
+
+def slice_thickness_problem(grid: Grid, target: Grid, thickness: float) -> str | None:
+    """Why ``thickness`` (mm) cannot be the slice thickness of this job, or None: a job that
+    refines one axis only (thick slices), within :data:`SLICE_THICKNESS_RANGE` of its spacing."""
+    from inference_backend.imaging.target import refined_axes
+
+    if not (math.isfinite(thickness) and thickness > 0):
+        return f"must be a number of mm > 0; got {thickness:g}"
+    axes = refined_axes(grid, target)
+    if len(axes) != 1:
+        return (
+            f"applies to thick slices, a job that refines one axis (the slice axis); this one refines {len(axes)} "
+            f"(input spacing {_mm(grid.spacing)} mm, output {_mm(target.spacing)} mm)"
+        )
+    spacing = grid.spacing[axes[0]]
+    low, high = (bound * spacing for bound in SLICE_THICKNESS_RANGE)
+    if not low <= thickness <= high:
+        return (
+            f"must be between {low:g} and {high:g} mm (1/4 to 2x the {spacing:g} mm slice spacing along "
+            f"{'xyz'[axes[0]]}); got {thickness:g}"
+        )
+    return None
+
+
+def slice_thickness_of(grid: Grid, target: Grid, options: JobOptions, acquired: float | None = None) -> tuple[float | None, dict[str, Any]]:
+    """(the slice thickness in mm the thick-slice forward models use, None where it equals the
+    spacing; the report's entries: the value used and where it came from). ``acquired``: the
+    thickness of the slices stacked along k as the file recorded it (DICOM (0018,0050)); one
+    outside :func:`slice_thickness_problem`'s bounds is ignored, and the report says why."""
+    from inference_backend.imaging.target import refined_axes
+
+    axes = refined_axes(grid, target)
+    if len(axes) != 1:
+        return None, {"slice_thickness_mm": None, "slice_thickness_source": None}
+    if options.slice_thickness is not None:
+        thickness = float(options.slice_thickness)
+        return thickness, {"slice_thickness_mm": thickness, "slice_thickness_source": "option"}
+    source = "= slice spacing"
+    if acquired is not None and axes[0] == 2:
+        problem = slice_thickness_problem(grid, target, acquired)
+        if problem is None:
+            return acquired, {"slice_thickness_mm": acquired, "slice_thickness_source": DICOM_THICKNESS}
+        source += f" ({DICOM_THICKNESS} {acquired:g} mm ignored: it {problem.split('; got')[0]})"
+    return None, {"slice_thickness_mm": grid.spacing[axes[0]], "slice_thickness_source": source}
+
+
+def _mm(values: tuple[float, ...]) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def resolve_method(grid: Grid, options: JobOptions) -> tuple[JobOptions, dict[str, Any]]:
@@ -134,8 +197,8 @@ def job_target(grid: Grid, options: JobOptions) -> Grid:
 
 def validate_job(grid: Grid, options: JobOptions) -> Grid:
     """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
-    method and its options, samples, lesion fill, target resolution and voxel budget. Returns
-    the output grid."""
+    method and its options, samples, lesion fill, target resolution, voxel budget and slice
+    thickness. Returns the output grid."""
     from inference_backend.imaging.io import check_voxel_budget
 
     options, _ = resolve_method(grid, options)
@@ -149,4 +212,8 @@ def validate_job(grid: Grid, options: JobOptions) -> Grid:
         raise InputError(f"--dilate-mask must be a number of mm >= 0; got {options.dilate_mask_mm}")
     target = job_target(grid, options)
     check_voxel_budget(target, "the output", options.max_voxels)  # an explicit target's too
+    if options.slice_thickness is not None:
+        problem = slice_thickness_problem(grid, target, options.slice_thickness)
+        if problem is not None:
+            raise InputError(f"--slice-thickness {problem}")
     return target

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from inference_backend import __version__, bids
+from inference_backend.devices import configure_cpu_threads
 from inference_backend.errors import InputError, MRISRError, ResourceError
 from inference_backend.imaging.io import (
     cast_like,
@@ -31,7 +32,12 @@ from inference_backend.imaging.io import (
     write_volume,
 )
 from inference_backend.imaging.volume import Grid, Volume
-from inference_backend.job import JobOptions, resolve_method, validate_job
+from inference_backend.job import (
+    JobOptions,
+    resolve_method,
+    slice_thickness_of,
+    validate_job,
+)
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.lesion_fill import dilate_mask, fill_lesion, mask_on_grid
 from inference_backend.outputs import (
@@ -68,10 +74,12 @@ def process(
     validate_intensities(volume, "input volume")
     target = validate_job(volume.grid, options)
     options, notes = resolve_method(volume.grid, options)
+    thickness, thickness_notes = slice_thickness_of(volume.grid, target, options, volume.slice_thickness)
     spec = get_method(options.method)
     method_options = spec.parse_options(options.method_options)
     grown = None if lesion_mask is None else grown_mask(lesion_mask, volume.grid, options.dilate_mask_mm)
     device = _device_for(spec, options.device)
+    threads = configure_cpu_threads() if spec.uses_gpu else None  # the torch methods
 
     with progress.stage("super-resolve", 0.0, 0.9 if lesion_mask is not None else 1.0):
         request = MethodRequest(
@@ -83,6 +91,7 @@ def process(
             seed=options.seed,
             device=device,
             keep_samples=options.keep_samples,
+            slice_thickness=thickness,
         )
         result: MethodResult = run_guarded(spec.runner(), request)
     lesion_filled = None
@@ -101,8 +110,10 @@ def process(
         "seed": options.seed,
         "lesion_fill": None if lesion_mask is None else {"method": options.lesion_fill, "dilate_mm": options.dilate_mask_mm},
         "device": device,
+        "cpu_threads": threads,
         "input_grid": volume.grid.describe(),
         "output_grid": target.describe(),
+        **thickness_notes,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "peak_memory_mb": peak_memory_mb(device),
         "versions": library_versions(),

@@ -45,7 +45,6 @@ class MethodSpec:
     stochastic: bool = False  # several samples give a mean and a per-voxel variance
     weights: tuple[str, ...] = ()  # model names under inference_backend/models/
     uses_gpu: bool = True  # False: runs on the CPU whatever device is asked for
-    expected_time: str = ""  # for a 181x217x181 volume, shown in the Slicer panel
     paper: str = ""  # citation shown by `mrisr methods` and the Slicer panel
 
     @property
@@ -97,7 +96,6 @@ METHODS: dict[str, MethodSpec] = {
             entry="",
             options_type=MethodOptions,
             stochastic=True,
-            expected_time="that of the method chosen",
         ),
         MethodSpec(
             name="interpolation",
@@ -105,7 +103,6 @@ METHODS: dict[str, MethodSpec] = {
             entry="inference_backend.methods.interpolation.method:run",
             options_type=InterpolationOptions,
             uses_gpu=False,
-            expected_time="CPU ~2 s, no GPU needed",
         ),
         MethodSpec(
             name="res-srdiff",
@@ -116,7 +113,6 @@ METHODS: dict[str, MethodSpec] = {
             options_type=ResSRDiffOptions,
             stochastic=True,
             weights=("res-srdiff",),
-            expected_time="CPU ~40 s for one sample (25 s adapting to the scan, then the posterior mean), ~50 s more per stochastic sample (2 cores); GPU a few seconds",
             paper="Safari et al., Res-SRDiff: residual shifting diffusion for MRI super-resolution (2025)",
         ),
         MethodSpec(
@@ -128,7 +124,6 @@ METHODS: dict[str, MethodSpec] = {
             options_type=SRMRIOptions,
             stochastic=True,
             weights=("srmri",),
-            expected_time="CPU: ~4-11 min per sample for a whole head with the default 20 scales (seg3D_MR, in-plane x2 / through-plane x4); the paper's 2000 scales are GPU-only",
             paper="Poudel et al., SRMRI: unsupervised MRI super-resolution with score-based diffusion and wavelet fusion",
         ),
         MethodSpec(
@@ -140,7 +135,6 @@ METHODS: dict[str, MethodSpec] = {
             options_type=MSPSROptions,
             stochastic=True,
             weights=("msp-sr",),
-            expected_time="CPU: ~2-4 min per sample with 10 DDIM steps (2 cores); GPU seconds",
             paper="MSP-SR: multi-stage probabilistic diffusion super-resolution with ControlNet adaptation",
         ),
         MethodSpec(
@@ -151,7 +145,6 @@ METHODS: dict[str, MethodSpec] = {
             acquisitions=("imputation",),
             below_floor=(("imputation", "below linear interpolation on the headline case (benchmarks/results/headline)"),),
             weights=("inverse-sr",),
-            expected_time="CPU: tens of minutes for a whole head (2 cores); GPU minutes",
             paper="Wang et al., InverseSR: 3D brain MRI super-resolution using a latent diffusion model (MICCAI 2023)",
         ),
     )

@@ -208,15 +208,25 @@ class SuperResolutionLogic:
             return (round(finest, 2),) * 3
         return tuple(round(s / finest, 2) for s in spacing)
 
-    def describeTarget(self, inputVolume, method: str = "auto", scale=None, spacing=None) -> tuple[str, str | None]:  # noqa: N802, N803
-        """(what the job will make: input and output grids, and the method ``auto`` picks for this
-        input or a note where ``method`` is experimental for it; the problem with the target, or None)."""
+    def describeTarget(  # noqa: N802
+        self, inputVolume, method: str = "auto", scale=None, spacing=None, sliceThickness=None, samples: int = 1, device: str = "auto"  # noqa: N803
+    ) -> tuple[str, str | None]:
+        """(what the job will make: input and output grids, the method ``auto`` picks for this
+        input or a note where ``method`` is experimental for it, and the expected time on
+        ``device`` from the measured rate; the problem with the target or the slice thickness
+        (mm, None: the spacing), or None)."""
         ensure_importable()
         from inference_backend.errors import MRISRError
         from inference_backend.imaging.io import check_voxel_budget
         from inference_backend.imaging.target import target_grid
         from inference_backend.imaging.volume import Grid
-        from inference_backend.job import JobOptions, resolve_method
+        from inference_backend.job import (
+            JobOptions,
+            resolve_method,
+            slice_thickness_problem,
+        )
+        from inference_backend.registry import METHODS
+        from inference_backend.time_estimates import expected_time
 
         image = inputVolume.GetImageData()
         if image is None:
@@ -229,6 +239,9 @@ class SuperResolutionLogic:
             _, notes = resolve_method(grid, JobOptions(method=method, scale=scale, spacing=spacing))
         except MRISRError as error:
             return "", str(error)
+        thicknessProblem = None if sliceThickness is None else slice_thickness_problem(grid, target, sliceThickness)
+        if thicknessProblem is not None:
+            return "", f"the slice thickness {thicknessProblem}"
         megabytes = target.num_voxels * 4 / 2**20
         summary = (
             f"Input {_dims(size)} voxels of {_mm(spacingIn)} mm<br>"
@@ -239,6 +252,10 @@ class SuperResolutionLogic:
             summary += f"<br>Method for this input: <b>{notes['auto']['chose']}</b> ({notes['auto']['reason']})"
         if "quality_note" in notes:
             summary += f'<br><span style="color:#a60">{method} is {notes["quality_note"]}</span>'
+        chosen = notes["auto"]["chose"] if "auto" in notes else method
+        if chosen in METHODS:
+            runs = samples if METHODS[chosen].stochastic else 1
+            summary += f"<br><i>Expected time: {expected_time(chosen, target.num_voxels, runs, device)}</i>"
         return summary, None
 
     # --- devices -------------------------------------------------------------------------
@@ -293,6 +310,7 @@ class SuperResolutionLogic:
         device: str = "auto",
         seed: int = 0,
         methodOptions: dict[str, Any] | None = None,  # noqa: N803
+        sliceThickness: float | None = None,  # noqa: N803 - mm, thick slices; None: DICOM or the spacing
         runner: str = "in-process",
         pythonExecutable: str | os.PathLike | None = None,  # noqa: N803
         waitForCompletion: bool = True,  # noqa: N803
@@ -329,6 +347,7 @@ class SuperResolutionLogic:
             seed=int(seed),
             device=device,
             lesion_fill=lesionFill,
+            slice_thickness=None if sliceThickness is None else float(sliceThickness),
         )
         volume = volume_from_node(inputVolume)
         mask = None if lesionMask is None else mask_from_node(lesionMask, inputVolume, volume)
@@ -352,6 +371,7 @@ class SuperResolutionLogic:
         device: str = "auto",
         seed: int = 0,
         methodOptions: dict[str, Any] | None = None,  # noqa: N803
+        sliceThickness: float | None = None,  # noqa: N803
         workers: int = 1,
         retryFailed: bool = False,  # noqa: N803
         pythonExecutable: str | os.PathLike | None = None,  # noqa: N803
@@ -367,7 +387,7 @@ class SuperResolutionLogic:
         from inference_backend.job import JobOptions
 
         options = JobOptions(method=method, method_options=dict(methodOptions or {}), scale=scale, spacing=spacing,
-                             samples=int(samples), seed=int(seed), device=device)  # fmt: skip
+                             samples=int(samples), seed=int(seed), device=device, slice_thickness=sliceThickness)  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="mrisr-batch-", dir=self.temp_root) as folder:
             source = batch_source(inputs, Path(folder))
             python = str(pythonExecutable or sys.executable)

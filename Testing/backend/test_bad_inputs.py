@@ -421,8 +421,9 @@ def nifti_with_pixdim(path: Path, pixdim: tuple[float, float, float]) -> Path:
     return path
 
 
-def write_dicom_series(volume: Volume, folder: Path, series_uid: str, description: str) -> None:
-    """One DICOM file per slice along k, with the positions and orientation a scanner writes."""
+def write_dicom_series(volume: Volume, folder: Path, series_uid: str, description: str, extra_tags: dict[str, str] | None = None) -> None:
+    """One DICOM file per slice along k, with the positions and orientation a scanner writes
+    (and ``extra_tags``, e.g. {"0018|0050": "5"}: Slice Thickness)."""
     folder.mkdir(exist_ok=True)
     image = sitk.GetImageFromArray(volume.array.transpose(2, 1, 0))
     image.SetSpacing(volume.grid.spacing)
@@ -440,7 +441,7 @@ def write_dicom_series(volume: Volume, folder: Path, series_uid: str, descriptio
             "0020|000d": series_uid + ".0", "0020|000e": series_uid, "0008|0018": f"{series_uid}.{k + 1}",
             "0020|0032": position, "0020|0037": orientation, "0020|0013": str(k + 1),
         }  # fmt: skip
-        for tag, value in tags.items():
+        for tag, value in (tags | (extra_tags or {})).items():
             slice_image.SetMetaData(tag, value)
         writer.SetFileName(str(folder / f"{description.split()[0]}_{k + 1:03d}.dcm"))
         writer.Execute(slice_image)

@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 PACKAGE = REPO_ROOT / "inference_backend"
 # bottom to top; a module may import its own layer and those below
 LAYERS = (
-    ("errors", "progress", "assets", "devices", "inference_backend"),
+    ("errors", "progress", "assets", "devices", "time_estimates", "inference_backend"),
     ("imaging",),
     ("operators",),
     ("networks", "schedulers"),

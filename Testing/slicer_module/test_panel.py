@@ -6,6 +6,7 @@ See ``slicer_harness`` for what is real and what stands in. Every flow asserts o
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -109,6 +110,7 @@ def test_auto_is_the_default_and_says_what_it_will_run_for_this_input(module):
     assert widget._parameterNode.method == "auto" and widget.ui.methodComboBox.currentText == "auto"
     add_volume(spacing=(1.0, 1.0, 4.0))
     assert "Method for this input: <b>res-srdiff</b>" in widget.ui.resolutionLabel.text
+    assert "Expected time: about" in widget.ui.resolutionLabel.text  # from the measured rate of that method
     widget.ui.targetModeComboBox.currentIndex = widget.ui.targetModeComboBox.findText("scale")
     widget.ui.targetXSpinBox.value, widget.ui.targetYSpinBox.value, widget.ui.targetZSpinBox.value = 2.0, 2.0, 1.0
     assert "Method for this input: <b>interpolation</b>" in widget.ui.resolutionLabel.text  # a coarse in-plane matrix
@@ -246,6 +248,23 @@ def test_leaving_and_reentering_the_module_keeps_the_parameters(module, widget):
     assert parameters.inputVolume is node
     assert widget.ui.methodComboBox.currentText == "res-srdiff" and widget.ui.samplesSpinBox.value == 4
     assert widget.ui.deviceComboBox.currentData() == "cpu" and widget.ui.samplesSpinBox.enabled
+
+
+def test_the_slice_thickness_reaches_the_job_and_its_report(widget):
+    """5 mm slices every 6 mm: the field (0 = the spacing) goes to the job's command line and is
+    checked like the target: beyond twice the spacing, Apply says why."""
+    add_volume(spacing=(1.0, 1.0, 6.0))
+    assert widget._parameterNode.sliceThickness == 0.0 and widget.ui.sliceThicknessSpinBox.text == "same as the spacing"
+    widget.ui.sliceThicknessSpinBox.value = 5.0
+    assert widget._parameterNode.sliceThickness == 5.0
+    apply_and_wait(widget)
+    assert HARNESS.dialogs == [], HARNESS.dialogs
+    report = json.loads(slicer.util.getNode("scan SR").GetAttribute("MRISuperResolution.Report"))
+    assert (report["slice_thickness_mm"], report["slice_thickness_source"]) == (5.0, "option")
+    assert report["request"]["slice_thickness"] == 5.0  # on the subprocess's command line
+    widget.ui.sliceThicknessSpinBox.value = 13.0
+    assert not widget.ui.applyButton.enabled
+    assert "the slice thickness must be between 1.5 and 12 mm" in widget.ui.applyButton.toolTip
 
 
 def test_a_lesion_mask_adds_a_lesion_filled_volume_without_replacing_the_result(widget):

@@ -141,6 +141,7 @@ class ScanWorker:
     def __init__(self, threads: int) -> None:
         import torch
 
+        os.environ["MRISR_THREADS"] = str(threads)  # every job in this actor keeps to its share (devices.configure_cpu_threads)
         torch.set_num_threads(threads)
 
     def process(self, task: ScanTask) -> ScanResult:

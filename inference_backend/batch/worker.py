@@ -61,6 +61,7 @@ def init_worker(threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: _current.cancel() if _current is not None else None)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ["MRISR_THREADS"] = str(threads)  # every job in this worker keeps to its share (devices.configure_cpu_threads)
     import torch
 
     torch.set_num_threads(threads)

@@ -23,6 +23,12 @@ from inference_backend.data.datasets import (
 )
 from inference_backend.errors import InputError
 from inference_backend.evaluation.atlas import atlas_brain_mask
+from inference_backend.evaluation.calibration import (
+    coverage,
+    gaussian_nll,
+    reliability,
+    reliability_diagram,
+)
 from inference_backend.evaluation.cases import (
     Case,
     in_plane_case,
@@ -46,6 +52,10 @@ from inference_backend.registry import METHODS, parse_method_options
 HELD_OUT_SCANS = ("seg3D_MR",)  # never used for training: evaluation only
 TUNING_SCANS = ("chris_t1",)  # a training scan: where sampler options are chosen, so the held-out scan stays unseen
 UNSEEN_TUNING_SCANS = ("spm152",)  # held out of training and of every evaluation: tuning what depends on an unseen scan
+# Non-T1 development scans: a patient no model saw (ms_p07), and T2/FLAIR of the subject whose T1 is a training scan
+# (the anatomy seen, the contrast not); clinical protocols: 3 mm and 5 mm slices, and 5 mm slices every 6 mm
+CLINICAL_SCANS = ("ms_p07_FLAIR", "stroke_T2", "stroke_FLAIR")
+CLINICAL_PROTOCOLS = (("3mm", 3, None), ("5mm", 5, None), ("5mm-gap1mm", 6, 5.0))
 BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
 
 
@@ -63,10 +73,12 @@ def suite_cases(suite: str) -> list[Case]:
         return imputation_cases(HELD_OUT_SCANS)
     if suite == "imputation-tuning":
         return imputation_cases(TUNING_SCANS)
+    if suite == "clinical":
+        return clinical_cases()
     if suite == "headline":  # every acquisition: the dev suite's whole volumes, and imputation on the held-out slab
         return suite_cases("dev") + [case for case in imputation_cases(HELD_OUT_SCANS) if case.name.endswith("1of4")]
     if suite != "dev":
-        raise InputError(f"unknown suite {suite!r}; available: headline, dev, quick, slab, tuning, imputation, imputation-tuning")
+        raise InputError(f"unknown suite {suite!r}; available: headline, dev, clinical, quick, slab, tuning, imputation, imputation-tuning")
     volumes = {"mni152": load_mni152()}
     brains = {"mni152": load_mni152_brain_mask()}
     data = shared_data_dir()
@@ -83,6 +95,20 @@ def suite_cases(suite: str) -> list[Case]:
             in_plane_case(f"{name}_in-plane-x2", volume, factor=2, slice_axis=2),
         )
     ]
+
+
+def clinical_cases() -> list[Case]:
+    """T2 and FLAIR whole volumes at the thick-slice protocols clinics acquire (axial slices)."""
+    data = shared_data_dir()
+    if data is None:
+        raise InputError("the clinical suite needs the development data (../shared/data)")
+    cases = []
+    for scan in CLINICAL_SCANS:
+        volume = read_volume(data / "real" / f"{scan}.nii.gz")
+        volume = volume.with_array(volume.array.astype(np.float32))
+        for protocol, factor, thickness in CLINICAL_PROTOCOLS:
+            cases.append(through_plane_case(f"{scan}_{protocol}", volume, factor, axis=2, thickness_mm=thickness))
+    return cases
 
 
 def with_brain_mask(case: Case, brain: np.ndarray, start: tuple[int, int, int]) -> Case:
@@ -139,7 +165,7 @@ class Entry:
     options: dict[str, str]
 
     @classmethod
-    def parse(cls, text: str) -> "Entry":
+    def parse(cls, text: str) -> Entry:
         method, _, rest = text.partition(":")
         return cls(method, parse_method_options([p for p in rest.split(",") if p]))
 
@@ -167,7 +193,7 @@ class PeakMemory:
             self.peak_mb = max(self.peak_mb, self.rss_mb())
             time.sleep(self.interval_s)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -187,6 +213,7 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
         target=case.reference.grid if case.explicit_target else None,
         samples=samples if spec.stochastic else 1,
         keep_samples=spec.stochastic and samples > 1,
+        slice_thickness=case.slice_thickness,
         seed=seed,
         device=device,
     )
@@ -201,10 +228,22 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
     variance = None if outputs.variance is None else outputs.variance.array
     if variance is not None:
         row["std_error_spearman"] = round(std_error_correlation(case.reference.array, estimate, variance, case.mask), 4)
+        row |= variance_scores(case, estimate, variance, outputs.report["resolved_options"].get("variance", {}))
     if outputs.samples is not None:
         row["nll_256"] = round(sample_nll(case.reference.array, outputs.samples, case.mask), 4)
         row["coverage_90"] = round(interval_coverage(case.reference.array, outputs.samples, case.mask), 4)
     return row, estimate, variance
+
+
+def variance_scores(case: Case, estimate: np.ndarray, variance: np.ndarray, how: dict) -> dict[str, float]:
+    """Coverage of the Gaussian 90% interval (mean +- 1.645 sigma) and the Gaussian NLL of the
+    variance map; for a calibrated map also of the raw spread it was scaled from."""
+    reference, mask = case.reference.array, case.mask
+    scores = {"coverage_90_sigma": round(coverage(reference, estimate, variance, mask), 4), "nll_gaussian": round(gaussian_nll(reference, estimate, variance, mask), 4)}
+    if how.get("calibrated"):
+        raw = variance / how["scale_on_std"] ** 2
+        scores |= {"coverage_90_sigma_raw": round(coverage(reference, estimate, raw, mask), 4), "nll_gaussian_raw": round(gaussian_nll(reference, estimate, raw, mask), 4)}
+    return scores
 
 
 def slice_count(case: Case) -> int:
@@ -252,7 +291,8 @@ def write_markdown(path: Path, suite: str, results: dict) -> None:
             for row in case["rows"]
         ]
         skipped = [f"Not run: {label} ({reason})." for label, reason in case.get("not_applicable", {}).items()]
-        lines += [f"## {case_name}", "", case["description"], "", *markdown_table(rows), "", *skipped, f"![{case_name}]({case_name}.png)", ""]
+        diagram = [f"![{case_name} reliability]({case_name}_reliability.png)", ""] if any("coverage_90_sigma" in row for row in case["rows"]) else []
+        lines += [f"## {case_name}", "", case["description"], "", *markdown_table(rows), "", *skipped, f"![{case_name}]({case_name}.png)", "", *diagram]
     lines += ["Environment: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()), ""]
     path.write_text("\n".join(lines))
 
@@ -294,6 +334,9 @@ def run_benchmark(
                 if variance is not None:
                     variances[entry.label] = variance
             case_panel(out_dir / f"{case.name}.png", case, estimates, variances)
+            if variances:
+                curves = {label: reliability(case.reference.array, estimates[label], v, case.mask) for label, v in variances.items()}
+                reliability_diagram(out_dir / f"{case.name}_reliability.png", curves, case.name)
             results["cases"][case.name] = {"description": case.description, "acquisition": case.acquisition, "rows": rows}
             if not_applicable:
                 results["cases"][case.name]["not_applicable"] = not_applicable
@@ -303,7 +346,7 @@ def run_benchmark(
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), clinical (T2 and FLAIR at 3 mm, 5 mm and 5 mm slices every 6 mm), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite> in the working folder)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")

@@ -31,6 +31,7 @@ class Case:
     explicit_target: bool = False  # the output grid is `reference.grid` itself (not reachable by --scale)
     acquisition: str = "thick-slices"  # one of inference_backend.registry.ACQUISITIONS
     brain_mask: np.ndarray | None = None  # on the reference grid: the template's, or an atlas fit's
+    slice_thickness: float | None = None  # mm, where the slices are thinner than their spacing (a gap)
 
     @cached_property
     def mask(self) -> np.ndarray:
@@ -51,20 +52,28 @@ def degrade(reference: Volume, operator: SeparableOperator, factors: tuple[int, 
     return Volume(np.ascontiguousarray(array), lr_grid(reference.grid, factors))
 
 
-def through_plane_case(name: str, volume: Volume, factor: int, axis: int = 2, profile: str = "gaussian") -> Case:
-    """Thick slices along ``axis``: slice profile of FWHM = spacing, no gap (a 2D multi-slice scan)."""
+def through_plane_case(
+    name: str, volume: Volume, factor: int, axis: int = 2, profile: str = "gaussian", thickness_mm: float | None = None
+) -> Case:
+    """Thick slices along ``axis`` (a 2D multi-slice scan): slice profile of FWHM = spacing, or
+    ``thickness_mm`` when thinner (a gap between the slices, as clinical T2/FLAIR often have)."""
     factors = tuple(factor if a == axis else 1 for a in range(3))
     reference = crop_to_multiple(volume, factors)
-    matrix = slice_profile_matrix(reference.grid.size[axis], factor, profile)
+    hr_spacing = reference.grid.spacing[axis]
+    fwhm = None if thickness_mm is None else thickness_mm / hr_spacing
+    matrix = slice_profile_matrix(reference.grid.size[axis], factor, profile, fwhm)
     degraded = degrade(reference, SeparableOperator([AxisOperator(axis, matrix)], ndim=3), factors)
-    thickness = reference.grid.spacing[axis] * factor
+    spacing = hr_spacing * factor
+    thickness = spacing if thickness_mm is None else thickness_mm
+    every = "" if thickness_mm is None else f" every {spacing:g} mm"
     return Case(
         name,
-        f"through-plane x{factor}: {thickness:g} mm {profile} slices along {'xyz'[axis]}",
+        f"through-plane x{factor}: {thickness:g} mm {profile} slices{every} along {'xyz'[axis]}",
         reference,
         degraded,
         factors,
         (axis,),
+        slice_thickness=thickness_mm,
     )
 
 

@@ -15,8 +15,15 @@ def markdown_table(rows: list[dict]) -> list[str]:
 def write_results(out: Path, title: str, description: str, rows: list[dict], extra: dict, footer: list[str]) -> str:
     """``results.json`` holds ``rows`` and ``extra``; ``results.md`` the title, the description, a table
     of ``rows`` (columns: the first row's keys) and ``footer`` lines. Returns the Markdown."""
+    lines = [f"# {title}", "", description, "", *markdown_table(rows), "", *footer]
+    return write_document(out, {"rows": rows, **extra}, lines)
+
+
+def write_document(out: Path, data: dict, lines: list[str]) -> str:
+    """``results.json`` holds ``data``, ``results.md`` the Markdown ``lines`` (for results that are
+    more than one table). Returns the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"rows": rows, **extra}, indent=2) + "\n")
-    markdown = "\n".join([f"# {title}", "", description, "", *markdown_table(rows), "", *footer]) + "\n"
+    (out / "results.json").write_text(json.dumps(data, indent=2) + "\n")
+    markdown = "\n".join(lines) + "\n"
     (out / "results.md").write_text(markdown)
     return markdown

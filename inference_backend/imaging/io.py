@@ -320,7 +320,21 @@ def _read_dicom_series(folder: Path) -> Volume:
     except RuntimeError as error:
         raise InputError(f"{folder}: the DICOM series cannot be read (corrupt files, or slices of different sizes?)") from error
     _check_geometry(folder, image.GetSpacing(), image.GetDirection())
-    return from_sitk(image)
+    volume = from_sitk(image)
+    volume.slice_thickness = _slice_thickness(first)
+    return volume
+
+
+def _slice_thickness(header: sitk.ImageFileReader) -> float | None:
+    """A DICOM slice's Slice Thickness (0018,0050) in mm; None where absent, empty or not a
+    positive number (the job then takes the slice spacing)."""
+    if not header.HasMetaDataKey("0018|0050"):
+        return None
+    try:
+        thickness = float(header.GetMetaData("0018|0050").strip())
+    except ValueError:
+        return None
+    return thickness if math.isfinite(thickness) and thickness > 0 else None
 
 
 def validate_intensities(volume: Volume, name: str) -> None:

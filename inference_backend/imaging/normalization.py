@@ -14,6 +14,7 @@ import numpy as np
 
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
+TISSUE_LEVEL = -0.8  # normalised intensity above which a voxel counts as tissue (background is -1)
 
 
 @dataclass(frozen=True)

@@ -65,3 +65,9 @@ def target_grid(
 
 def _fmt(values: tuple[float, ...]) -> str:
     return ",".join(f"{v:g}" for v in values)
+
+
+def refined_axes(source: Grid, target: Grid) -> tuple[int, ...]:
+    """The axes ``target`` samples finer than ``source``: one for a thick-slice scan (its slice
+    axis), two for a coarse in-plane matrix."""
+    return tuple(axis for axis, (new, old) in enumerate(zip(target.spacing, source.spacing)) if new < old * (1 - SPACING_TOLERANCE))

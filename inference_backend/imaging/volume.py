@@ -149,10 +149,12 @@ class Grid:
 
 @dataclass
 class Volume:
-    """A scalar 3D image: ``array`` (IJK order) on ``grid``."""
+    """A scalar 3D image: ``array`` (IJK order) on ``grid``; ``slice_thickness`` (mm) of the
+    slices stacked along k where the file records it (DICOM (0018,0050)), else None."""
 
     array: np.ndarray
     grid: Grid
+    slice_thickness: float | None = None
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3 or tuple(self.array.shape) != self.grid.size:
@@ -160,14 +162,14 @@ class Volume:
 
     def with_array(self, array: np.ndarray) -> "Volume":
         """A new volume on the same grid (the array is not copied)."""
-        return Volume(array=array, grid=self.grid)
+        return Volume(array=array, grid=self.grid, slice_thickness=self.slice_thickness)
 
     def crop(self, start: tuple[int, int, int], stop: tuple[int, int, int]) -> "Volume":
         """The sub-volume ``[start, stop)`` with its exact grid (the voxels do not move)."""
         box = tuple(slice(a, b) for a, b in zip(start, stop))
         array = np.ascontiguousarray(self.array[box])
         origin = self.grid.index_to_physical(np.asarray(start, dtype=float))
-        return Volume(array, Grid(array.shape, self.grid.spacing, origin, self.grid.direction))
+        return Volume(array, Grid(array.shape, self.grid.spacing, origin, self.grid.direction), self.slice_thickness)
 
 
 def fmt_values(values: tuple[float, ...]) -> str:

@@ -23,6 +23,19 @@ class MethodRequest:
     seed: int = 0
     device: str = "cpu"
     keep_samples: bool = False  # return every sample (for calibration metrics), not only mean/variance
+    slice_thickness: float | None = None  # mm, a thick-slice scan's along its slice axis; None: equal to the slice spacing
+
+    def relative_thickness(self) -> tuple[float, float, float]:
+        """Per axis, the slice thickness over the slice spacing that the thick-slice forward
+        models use: 1 (slices as thick as their spacing) except along the one refined axis when
+        the thickness is known (below 1: a gap between the slices; above: overlapping slices)."""
+        from inference_backend.imaging.target import refined_axes
+
+        ratios = [1.0, 1.0, 1.0]
+        axes = refined_axes(self.volume.grid, self.target)
+        if self.slice_thickness is not None and len(axes) == 1:
+            ratios[axes[0]] = self.slice_thickness / self.volume.grid.spacing[axes[0]]
+        return (ratios[0], ratios[1], ratios[2])
 
 
 @dataclass

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from typing_extensions import Self
+
 from inference_backend.errors import InputError
 from inference_backend.operators import CONSISTENCY_CHOICES
 
@@ -72,7 +74,7 @@ class MethodOptions:
         )
 
     @classmethod
-    def parse(cls: type[T], given: Mapping[str, Any], owner: str = "this method") -> T:
+    def parse(cls, given: Mapping[str, Any], owner: str = "this method") -> Self:
         """Defaults overridden by ``given`` (text or values), each checked; unknown names refused."""
         known = {info.name: info for info in cls.describe()}
         unknown = sorted(set(given) - set(known))
@@ -82,6 +84,9 @@ class MethodOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+ENGINES = ("auto", "onnxruntime", "pytorch")  # inference_backend.networks.engine
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,18 @@ class SliceMethodOptions(MethodOptions):
         "project each sample onto the acquired scan through this acquisition model "
         "(auto: kspace for in-plane up-sampling of two axes, none for thick slices)",
         choices=CONSISTENCY_CHOICES,
+    )
+    engine: str = option(
+        "auto",
+        "what runs the network at inference (auto: ONNX Runtime on a CPU where installed, checked against "
+        "PyTorch on every load; PyTorch elsewhere and for gradients)",
+        choices=ENGINES,
+    )
+    variance: str = option(
+        "calibrated",
+        "the variance map of several samples: calibrated (scaled as the model card's calibration says, where it "
+        "has one for this acquisition) or raw (the samples' spread as it is)",
+        choices=("calibrated", "raw"),
     )
 
 

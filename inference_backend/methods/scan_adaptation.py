@@ -17,23 +17,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from inference_backend.imaging.normalization import TISSUE_LEVEL
 from inference_backend.operators.slice_degradation import Degradation, degraded_patch
 from inference_backend.progress import Progress
 
-TISSUE_LEVEL = -0.8  # normalised intensity above which a pixel is tissue (background is -1)
 MIN_TISSUE_SHARE = 0.1  # slices with less tissue than this (air above the head) give no pairs
-PROFILE = "gaussian"  # the thick-slice model: Gaussian profile, FWHM = slice spacing (the data engine's)
+PROFILE = "gaussian"  # the thick-slice model: Gaussian profile, FWHM = slice thickness (the data engine's)
 
 
 @dataclass(frozen=True)
 class AdaptationSettings:
-    """Chosen on the tuning slabs (chris_t1, a training scan, and spm152, which no model saw),
-    never on the held-out scan; the curve of quality against steps: docs/methods/res-srdiff.md."""
+    """How long and how fast to adapt (the method's options, whose defaults say why)."""
 
-    steps: int = 200
-    learning_rate: float = 5e-5
+    steps: int
+    learning_rate: float
+    patch: int
     batch_size: int = 8
-    patch: int = 96
     seed: int = 0
 
 
@@ -45,11 +44,15 @@ def in_slice_images(normalised: np.ndarray, coarse_axis: int) -> list[np.ndarray
 
 class ScanPairs:
     """Training pairs from a scan's own slices: a random window, either in-slice axis (randomly
-    mirrored) degraded as the coarse axis was, then up-sampled with the inference B-spline."""
+    mirrored) degraded as the coarse axis was, then up-sampled with the inference B-spline:
+    a sample every ``factor`` pixels, of FWHM ``thickness`` (the slice thickness over the slice
+    spacing: below 1 a gap between the slices) times ``factor``."""
 
-    def __init__(self, images: list[np.ndarray], factor: float, patch: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self, images: list[np.ndarray], factor: float, patch: int, rng: np.random.Generator, thickness: float = 1.0
+    ) -> None:
         self.images, self.patch, self.rng = images, patch, rng
-        self.degradation = Degradation("through-plane", PROFILE, round(factor), float(factor), 0.0)
+        self.degradation = Degradation("through-plane", PROFILE, round(factor), float(factor) * thickness, 0.0)
 
     def pair(self) -> tuple[np.ndarray, np.ndarray]:
         image = self.images[self.rng.integers(len(self.images))]
@@ -61,7 +64,7 @@ class ScanPairs:
 
     def batch(self, size: int, device: str) -> dict[str, torch.Tensor]:
         pairs = [self.pair() for _ in range(size)]
-        stack = lambda index: torch.from_numpy(np.stack([p[index] for p in pairs]))[:, None].to(device)  # noqa: E731
+        stack = lambda index: torch.from_numpy(np.stack([p[index] for p in pairs]))[:, None].to(device)
         return {"hr": stack(0), "conditioning": stack(1)}
 
 

@@ -18,7 +18,14 @@ from inference_backend.imaging.resampling import resample
 from inference_backend.imaging.volume import Volume
 from inference_backend.methods.base import MethodRequest, MethodResult, ModelInfo
 from inference_backend.methods.sample_statistics import SampleStatistics
-from inference_backend.methods.slicing import SliceModel, SlicePlan, run_slices
+from inference_backend.methods.slicing import (
+    SliceModel,
+    SlicePlan,
+    head_box,
+    run_slices,
+)
+from inference_backend.methods.variance_calibration import calibration_for
+from inference_backend.networks.engine import inference_engine
 from inference_backend.networks.unet import ScheduledUNet
 from inference_backend.operators import consistency
 
@@ -38,10 +45,12 @@ def sample_slices(
     request: MethodRequest,
     slice_model_for: Callable[[torch.Generator], SliceModel],
     model: ModelInfo,
+    network: ScheduledUNet,
     with_measurement: bool = False,
     context: int = 0,
 ) -> MethodResult:
-    """``slice_model_for(generator)`` gives the slice model of one sample (seeded per sample);
+    """``slice_model_for(generator)`` gives the slice model of one sample (seeded per sample),
+    which calls ``network`` (run by the inference engine the options ask for);
     ``context``: neighbouring slices either side that a 2.5D model receives."""
     progress = request.progress
     with progress.stage("B-spline conditioning", 0.0, 0.05):
@@ -49,28 +58,41 @@ def sample_slices(
         conditioning = normalizer.forward(resample(request.volume, request.target, "bspline", progress).array)
         measurement = normalizer.forward(request.volume.array)
     plan = SlicePlan.between(request.volume.grid, request.target)
-    acquisition = acquisition_model(request)
+    acquisition, thickness = acquisition_model(request), request.relative_thickness()
+    # the head only; the acquired slices handed to the model must stay whole along a coarse axis
+    box = head_box(conditioning, tuple(a for a in range(3) if not (with_measurement and a in plan.coarse_axes)))
     statistics = SampleStatistics(request.keep_samples)
-    for sample in range(request.samples):
-        generator = torch.Generator().manual_seed(request.seed * 1000 + sample)
-        span = (0.05 + 0.95 * sample / request.samples, 0.05 + 0.95 * (sample + 1) / request.samples)
-        with progress.stage(f"sample {sample + 1}/{request.samples}", *span):
-            estimate = run_slices(
-                conditioning,
-                plan,
-                slice_model_for(generator),
-                request.options.batch_size,
-                progress,
-                request.device,
-                measurement=measurement if with_measurement else None,
-                context=context,
-            )
-            statistics.add(estimate if acquisition == "none" else consistency.project(estimate, measurement, acquisition))
-    variance = statistics.variance
+    with inference_engine(network, request.options.engine, request.device) as engine:
+        for sample in range(request.samples):
+            generator = torch.Generator().manual_seed(request.seed * 1000 + sample)
+            span = (0.05 + 0.95 * sample / request.samples, 0.05 + 0.95 * (sample + 1) / request.samples)
+            with progress.stage(f"sample {sample + 1}/{request.samples}", *span):
+                estimate = conditioning.copy()
+                estimate[box] = run_slices(
+                    conditioning[box],
+                    plan,
+                    slice_model_for(generator),
+                    request.options.batch_size,
+                    progress,
+                    request.device,
+                    measurement=measurement[box] if with_measurement else None,
+                    context=context,
+                )
+                statistics.add(estimate if acquisition == "none" else consistency.project(estimate, measurement, acquisition, thickness))
+    variance, resolved = statistics.variance, {"consistency": acquisition, "engine": engine}
+    if variance is not None:
+        calibration = calibration_for(model.card, plan) if request.options.variance == "calibrated" else None
+        if calibration is not None:
+            variance = variance * calibration.scale**2
+        resolved["variance"] = (
+            {"calibrated": True, "scale_on_std": calibration.scale, "meaning": calibration.meaning}
+            if calibration is not None
+            else {"calibrated": False, "meaning": "the samples' spread, not calibrated: a relative map"}
+        )
     return MethodResult(
         volume=Volume(normalizer.inverse(statistics.mean), request.target),
         variance=None if variance is None else Volume(normalizer.inverse_variance(variance), request.target),
         model=model,
         samples=None if statistics.samples is None else normalizer.inverse(statistics.samples),
-        resolved={"consistency": acquisition},
+        resolved=resolved,
     )

@@ -14,6 +14,8 @@ one) as its *last* dimension, the convention of the training data. The engine wo
 conditioning volume, i.e. the LR volume already interpolated onto the output grid, so the
 result is on that grid exactly: output voxel centres are those of :meth:`Grid.with_spacing`.
 Slices are padded (edge replication) to a multiple of the network's stride and cropped back.
+Only the head is computed: :func:`head_box` crops the conditioning volume to its tissue with a
+margin of air, and the rest of the output grid keeps the conditioning (interpolated air).
 """
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from inference_backend.imaging.normalization import TISSUE_LEVEL
 from inference_backend.imaging.volume import Grid
 from inference_backend.progress import Progress
 
 COARSE_TOLERANCE = 1e-3
+HEAD_MARGIN = 16  # voxels of air kept around the tissue, so that a slice's edge is air as it would be uncropped
 
 
 @dataclass
@@ -51,7 +55,7 @@ class SlicePlan:
     factors: tuple[float, float, float]
 
     @classmethod
-    def between(cls, source: Grid, target: Grid) -> "SlicePlan":
+    def between(cls, source: Grid, target: Grid) -> SlicePlan:
         factors = tuple(float(s / t) for s, t in zip(source.spacing, target.spacing))
         coarse = tuple(a for a in range(3) if factors[a] > 1 + COARSE_TOLERANCE)
         if len(coarse) == 1:
@@ -66,6 +70,19 @@ class SlicePlan:
         """The (H, W) volume axes of a slice cut along ``slice_axis``; the coarser is W."""
         first, second = (a for a in range(3) if a != slice_axis)
         return (second, first) if self.factors[first] > self.factors[second] else (first, second)
+
+
+def head_box(normalised: np.ndarray, axes: tuple[int, ...], margin: int = HEAD_MARGIN) -> tuple[slice, slice, slice]:
+    """The box around every voxel above the tissue level, grown by ``margin`` and clipped to the
+    volume, along ``axes`` (the whole extent along the others); the whole volume without tissue."""
+    tissue = normalised > TISSUE_LEVEL
+    box = [slice(0, n) for n in normalised.shape]
+    if not tissue.any():
+        return tuple(box)
+    for axis in axes:
+        present = np.flatnonzero(tissue.any(axis=tuple(a for a in range(3) if a != axis)))
+        box[axis] = slice(max(0, present[0] - margin), min(normalised.shape[axis], present[-1] + 1 + margin))
+    return tuple(box)
 
 
 def to_slices(volume: np.ndarray, slice_axis: int, in_plane: tuple[int, int]) -> np.ndarray:

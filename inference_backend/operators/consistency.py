@@ -10,6 +10,8 @@ separable: per-axis matrices (:class:`~inference_backend.operators.degradation.S
 The projection is only as right as the model: a coarser in-plane acquisition matrix *is*
 k-space truncation (``kspace``), whereas a thick slice's profile is scanner- and
 sequence-specific, so ``auto`` projects in-plane reconstructions (two coarse axes) only.
+The thick-slice models take the slice thickness where it differs from the spacing (a gap,
+``--slice-thickness`` or DICOM (0018,0050)): their profile's FWHM is the thickness.
 """
 from __future__ import annotations
 
@@ -36,10 +38,11 @@ def _projected(x: torch.Tensor, measured: torch.Tensor, forward: SeparableOperat
     return x + inverse(measured - forward(x))
 
 
-def project(estimate: np.ndarray, measured: np.ndarray, name: str) -> np.ndarray:
+def project(estimate: np.ndarray, measured: np.ndarray, name: str, thickness: tuple[float, ...] | None = None) -> np.ndarray:
     """``estimate + A^+ (measured - A estimate)``, A the ``name`` model along every axis whose
-    size differs between the two volumes (float64 inside; float32 out)."""
-    return project_with(estimate, measured, downsampling_operator(name, estimate.shape, measured.shape))
+    size differs between the two volumes (float64 inside; float32 out); ``thickness``: per
+    axis, the slice thickness over the slice spacing for the thick-slice models (default 1)."""
+    return project_with(estimate, measured, downsampling_operator(name, estimate.shape, measured.shape, thickness))
 
 
 def project_with(estimate: np.ndarray, measured: np.ndarray, forward: SeparableOperator) -> np.ndarray:
@@ -48,11 +51,13 @@ def project_with(estimate: np.ndarray, measured: np.ndarray, forward: SeparableO
     return _projected(x, torch.from_numpy(measured.astype(np.float64)), forward, forward.pseudo_inverse()).float().numpy()
 
 
-def slice_projection(name: str, size: tuple[int, int], measured: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def slice_projection(
+    name: str, size: tuple[int, int], measured: torch.Tensor, thickness: tuple[float, float] | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The same projection for a batch of 2D slices padded beyond their true ``size`` (the
     slice engine's batches): the slices are projected, the padding is left as it is. A^+ is
-    computed once here, not at every sampler step that projects."""
-    forward = downsampling_operator(name, size, tuple(measured.shape[-2:]))
+    computed once here, not at every sampler step that projects. ``thickness`` as for :func:`project`."""
+    forward = downsampling_operator(name, size, tuple(measured.shape[-2:]), thickness)
     inverse = forward.pseudo_inverse()
     height, width = size
 

@@ -130,9 +130,11 @@ def lanczos_matrix(n: int, factor: int, lobes: int = 3) -> np.ndarray:
 
 
 
-def axis_operator_matrix(name: str, n: int, m: int) -> np.ndarray:
+def axis_operator_matrix(name: str, n: int, m: int, thickness: float = 1.0) -> np.ndarray:
     """A named down-sampling along one axis, ``m x n``: anti-aliased resizing (bicubic, linear,
-    box), Lanczos, k-space truncation, or thick slices of a profile (FWHM = the LR spacing)."""
+    box), Lanczos, k-space truncation, or thick slices of a profile whose FWHM is ``thickness``
+    times the LR spacing (1: slices as thick as their spacing; below 1: a gap between them;
+    ignored by the other operators)."""
     if name in ("bicubic", "linear", "box"):
         return resize_matrix(n, m, {"bicubic": "bicubic", "linear": "bilinear", "box": "area"}[name])
     if name == "kspace":
@@ -140,14 +142,25 @@ def axis_operator_matrix(name: str, n: int, m: int) -> np.ndarray:
     if name not in AXIS_OPERATORS:
         raise ValueError(f"unknown operator {name!r}; one of {AXIS_OPERATORS}")
     factor = max(1, round(n / m))
-    matrix = lanczos_matrix(n, factor) if name == "lanczos" else slice_profile_matrix(n, factor, name.removesuffix("-slices"))
+    if name == "lanczos":
+        matrix = lanczos_matrix(n, factor)
+    else:
+        matrix = slice_profile_matrix(n, factor, name.removesuffix("-slices"), None if thickness == 1.0 else thickness * factor)
     return np.pad(matrix, [(0, max(0, m - len(matrix))), (0, 0)], mode="edge")[:m]
 
 
-def downsampling_operator(name: str, size: tuple[int, ...], lr_size: tuple[int, ...]) -> "SeparableOperator":
+def downsampling_operator(
+    name: str, size: tuple[int, ...], lr_size: tuple[int, ...], thickness: tuple[float, ...] | None = None
+) -> "SeparableOperator":
     """The named down-sampling from ``size`` onto ``lr_size`` along every axis whose size
-    changes (slices: 2 sizes; volumes: 3)."""
-    axes = [AxisOperator(axis, axis_operator_matrix(name, n, m)) for axis, (n, m) in enumerate(zip(size, lr_size)) if n != m]
+    changes (slices: 2 sizes; volumes: 3); ``thickness``: per axis, the slice thickness over
+    the LR spacing for the thick-slice profiles (default 1 on every axis)."""
+    thickness = thickness or (1.0,) * len(size)
+    axes = [
+        AxisOperator(axis, axis_operator_matrix(name, n, m, thickness[axis]))
+        for axis, (n, m) in enumerate(zip(size, lr_size))
+        if n != m
+    ]
     return SeparableOperator(axes, ndim=len(size))
 
 

@@ -53,7 +53,7 @@ class MSPSRNet(ScheduledUNet):
         return {**super().checkpoint(), "control": self.control is not None}
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict) -> "MSPSRNet":
+    def from_checkpoint(cls, checkpoint: dict) -> MSPSRNet:
         net = cls(SR3Schedule.from_config(checkpoint["schedule"]), checkpoint["unet"], checkpoint.get("control", False))
         net.load_state_dict(checkpoint["state_dict"])
         return net.eval()
@@ -69,7 +69,7 @@ def run(request: MethodRequest) -> MethodResult:
         eta = 0.0 if from_mean else options.eta
         return lambda batch: net.schedule.sample(net, batch.images, options.steps, eta, generator, from_mean)
 
-    result = sample_slices(request, slice_model_for, model)
+    result = sample_slices(request, slice_model_for, model, net)
     result.resolved["sampler"] = "mean" if from_mean else "stochastic"
     return result
 

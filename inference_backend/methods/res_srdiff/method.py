@@ -2,7 +2,6 @@
 slices first adapted to the scan on its own slices (:mod:`inference_backend.methods.scan_adaptation`)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -73,7 +72,8 @@ def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
     images = in_slice_images(IntensityNormalizer.fit(array).forward(array), coarse)
     if not images:
         return None
-    return ScanPairs(images, plan.factors[coarse], AdaptationSettings.patch, np.random.default_rng(AdaptationSettings.seed))
+    rng = np.random.default_rng(AdaptationSettings.seed)
+    return ScanPairs(images, plan.factors[coarse], request.options.adapt_patch, rng, request.relative_thickness()[coarse])
 
 
 def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
@@ -81,7 +81,7 @@ def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
     step (forward + backward, a batch of 96 x 96 patches) against the network calls of sampling
     (thick slices: every output voxel twice, once per slice orientation; four calls a stochastic sample)."""
     pixels_per_sample = 2 * int(np.prod(request.target.size)) * (1 if sampler == "mean" else 4)
-    adaptation = steps * 3 * AdaptationSettings.batch_size * AdaptationSettings.patch**2
+    adaptation = steps * 3 * AdaptationSettings.batch_size * request.options.adapt_patch**2
     return adaptation / (adaptation + pixels_per_sample * request.samples)
 
 
@@ -98,13 +98,14 @@ def run(request: MethodRequest) -> MethodResult:
     net, model = load_network(request, ResSRDiffNet)
     sampler = sampler_for(request.options.sampler, request.samples)
     temperature = 0.0 if sampler == "deterministic" else 1.0
-    settings = replace(AdaptationSettings(), steps=request.options.adapt_steps)  # its own seed: the point estimate depends on the scan only
+    options = request.options
+    settings = AdaptationSettings(options.adapt_steps, options.adapt_lr, options.adapt_patch)  # its own seed: the estimate depends on the scan only
     pairs = adaptation_pairs(request) if settings.steps > 0 else None
     share = 0.0
     if pairs is not None:
         share = adaptation_share(request, sampler, settings.steps)
         with request.progress.stage("adapting to the scan", 0.0, share):
-            loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)  # noqa: E731
+            loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)
             adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
@@ -117,6 +118,6 @@ def run(request: MethodRequest) -> MethodResult:
         return restore
 
     with request.progress.stage("super-resolution", share, 1.0):
-        result = sample_slices(request, slice_model_for, model, context=net.context)
+        result = sample_slices(request, slice_model_for, model, net, context=net.context)
     result.resolved |= {"sampler": sampler, "adapt_steps": settings.steps if pairs is not None else 0}
     return result

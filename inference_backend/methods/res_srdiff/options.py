@@ -16,10 +16,16 @@ class ResSRDiffOptions(SliceMethodOptions):
         "step (one network call); auto: mean for one sample, stochastic for several (the variance map)",
         choices=("auto", "mean", "stochastic", "deterministic"),
     )
+    # the adaptation's cost and rate: chosen on the tuning slabs (chris_t1, a training scan, and spm152,
+    # which no model saw), never on the held-out scan; the curves: docs/methods/res-srdiff.md
     adapt_steps: int = option(
-        200,
+        100,
         "thick slices: fine-tune steps on the scan's own slices, degraded like its slice axis, before "
         "restoring it (self-supervised, the scan only; 0: the bundled weights as they are)",
         minimum=0,
         maximum=5000,
     )
+    adapt_patch: int = option(
+        64, "thick slices: side of the adaptation patches (a step's cost grows with its square)", minimum=32, maximum=256
+    )
+    adapt_lr: float = option(1e-4, "thick slices: the adaptation's learning rate (Adam)", minimum=0.0, maximum=1e-2)

@@ -63,7 +63,9 @@ def run(request: MethodRequest) -> MethodResult:
     options = request.options
     net, model = load_network(request, ScoreNet)
     acquisition = acquisition_model(request)
-    thick_slices = len(SlicePlan.between(request.volume.grid, request.target).coarse_axes) == 1
+    plan = SlicePlan.between(request.volume.grid, request.target)
+    thick_slices = len(plan.coarse_axes) == 1
+    thickness = (1.0, request.relative_thickness()[plan.coarse_axes[0]]) if thick_slices else None  # a slice's coarse axis is W
     fusion = options.fusion == "true" or (options.fusion == "auto" and not thick_slices)
     sampler = make_sampler(options, net.schedule, request.device, fusion)
 
@@ -71,13 +73,15 @@ def run(request: MethodRequest) -> MethodResult:
         def restore(batch: SliceBatch) -> torch.Tensor:
             assert batch.measured is not None
             height, width = batch.size
-            operator = downsampling_operator(options.operator, (height, width), tuple(batch.measured.shape[-2:]))
-            projection = None if acquisition == "none" else consistency.slice_projection(acquisition, (height, width), batch.measured)
+            operator = downsampling_operator(options.operator, (height, width), tuple(batch.measured.shape[-2:]), thickness)
+            projection = (
+                None if acquisition == "none" else consistency.slice_projection(acquisition, (height, width), batch.measured, thickness)
+            )
             return sampler.sample(net, batch.images, batch.measured, lambda x: operator(x[..., :height, :width]), generator, projection)
 
         return restore
 
-    result = sample_slices(request, slice_model_for, model, with_measurement=True)
+    result = sample_slices(request, slice_model_for, model, net, with_measurement=True)
     result.resolved["data_consistency_step"] = f"dps ({options.operator})" if acquisition == "none" else f"projection ({acquisition})"
     result.resolved["fusion"] = fusion
     return result

@@ -1,0 +1,20 @@
+"""Every benchmark script still imports: the package they measure moves under them."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+from conftest import REPO_ROOT
+
+SCRIPTS = sorted((REPO_ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_the_script_imports(script, monkeypatch):
+    monkeypatch.syspath_prepend(str(script.parent))  # as when run: benchmarks/ first on the path
+    spec = importlib.util.spec_from_file_location(f"benchmark_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    assert callable(getattr(module, "main", None)), f"{script.name} has no main()"

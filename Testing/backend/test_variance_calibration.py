@@ -1,0 +1,60 @@
+"""A variance map that means what it says: the conformal scale, its card entry, and a job applying it."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import make_volume
+
+from inference_backend.evaluation.calibration import conformal_scale, coverage, gaussian_nll, reliability
+from inference_backend.imaging.volume import Grid
+from inference_backend.job import JobOptions
+from inference_backend.methods.slicing import SlicePlan
+from inference_backend.methods.variance_calibration import calibration_for
+from inference_backend.pipeline import process
+
+CARD = {"variance_calibration": {"level": 0.9, "z": 1.645, "data": "a training slab", "samples": 8, "scales": {"thick-slices": {"2": 1.5, "4": 3.0}}}}
+
+
+def test_an_over_confident_map_is_scaled_until_its_intervals_hold():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(40, 40, 40))
+    mean = reference + rng.normal(scale=2.0, size=reference.shape)  # the error's std is 2 ...
+    variance = np.ones_like(reference)  # ... the map says 1
+    mask = np.ones(reference.shape, bool)
+    assert coverage(reference, mean, variance, mask) == pytest.approx(0.59, abs=0.02)  # P(|z| < 1.645 / 2)
+    scale = conformal_scale(reference, mean, variance, mask)
+    assert scale == pytest.approx(2.0, rel=0.03)
+    assert coverage(reference, mean, variance * scale**2, mask) == pytest.approx(0.9, abs=0.005)
+    assert gaussian_nll(reference, mean, variance * scale**2, mask) < gaussian_nll(reference, mean, variance, mask)
+    levels, observed = zip(*reliability(reference, mean, variance * scale**2, mask))
+    np.testing.assert_allclose(observed, levels, atol=0.02)  # on the diagonal at every level
+
+
+def test_the_card_entry_of_the_nearest_calibrated_factor_applies():
+    grid = lambda spacing: Grid((8, 8, 8), spacing, (0, 0, 0), np.eye(3))  # noqa: E731
+    fine = Grid((8, 8, 32), (1, 1, 1), (0, 0, 0), np.eye(3))
+    at_x3_5 = calibration_for(CARD, SlicePlan.between(grid((1, 1, 3.5)), fine))
+    assert at_x3_5.scale == 3.0 and "90% of voxels within 1.645 sigma" in at_x3_5.meaning and "x4" in at_x3_5.meaning
+    assert calibration_for(CARD, SlicePlan.between(grid((1, 1, 2.2)), fine)).scale == 1.5
+    assert calibration_for(CARD, SlicePlan.between(grid((2, 2, 1)), fine)) is None  # in-plane: not calibrated
+    assert calibration_for({}, SlicePlan.between(grid((1, 1, 4)), fine)) is None
+
+
+def test_a_job_applies_the_calibration_and_says_what_the_map_means(tiny_model):
+    card_path = tiny_model / "tiny-res-srdiff.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps(card | CARD))
+    volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
+
+    def run(variance: str):
+        options = {"model": "tiny-res-srdiff", "adapt_steps": 0, "variance": variance}
+        return process(volume, JobOptions(method="res-srdiff", method_options=options, scale=(1, 1, 3), samples=3))
+
+    calibrated, raw = run("calibrated"), run("raw")
+    assert calibrated.report["resolved_options"]["variance"]["calibrated"] is True
+    assert "within 1.645 sigma" in calibrated.report["resolved_options"]["variance"]["meaning"]
+    assert raw.report["resolved_options"]["variance"] == {"calibrated": False, "meaning": "the samples' spread, not calibrated: a relative map"}
+    np.testing.assert_allclose(calibrated.variance.array, raw.variance.array * 3.0**2, rtol=1e-4)  # x3 -> the x4 entry
+    np.testing.assert_array_equal(calibrated.sr.array, raw.sr.array)  # the estimate itself does not change
