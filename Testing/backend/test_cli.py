@@ -188,3 +188,20 @@ def test_job_options_round_trip_through_their_command_line():
     assert JobOptions.from_arguments(args) == options
     with pytest.raises(ValueError, match="no command line"):
         JobOptions(scale=(1, 1, 2), keep_samples=True).arguments()
+
+
+def test_every_command_the_readme_shows_parses():
+    """The README's examples are commands users paste: each one must be accepted as written."""
+    import re
+    import shlex
+
+    from inference_backend.cli import build_parser
+
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+    lines = [line.split("#")[0] for block in blocks for line in block.splitlines() if line.startswith("mrisr ")]
+    commands = [part.strip() for line in lines for part in line.split(";") if part.strip()]
+    assert len(commands) >= 8
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "mrisr", command
+        build_parser().parse_args(words[1:])  # argparse exits (SystemExit) on anything it does not accept
