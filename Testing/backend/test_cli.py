@@ -197,7 +197,7 @@ def test_every_command_the_readme_shows_parses():
 
     from inference_backend.cli import build_parser
 
-    blocks = re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.DOTALL)
     lines = [line.split("#")[0] for block in blocks for line in block.splitlines() if line.startswith("mrisr ")]
     commands = [part.strip() for line in lines for part in line.split(";") if part.strip()]
     assert len(commands) >= 8
