@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from inference_backend.data.datasets import SOURCE_CHECKOUT, load_mni152
 from inference_backend.devices import resolve_device
-from inference_backend.evaluation.benchmark import PeakMemory
+from inference_backend.evaluation.benchmark import run_case
 from inference_backend.evaluation.cases import (
     Case,
     slice_masking_case,
     through_plane_case,
 )
 from inference_backend.evaluation.report import write_document
-from inference_backend.job import JobOptions
-from inference_backend.pipeline import library_versions, process
+from inference_backend.pipeline import library_versions
 from inference_backend.time_estimates import RATES_FILE
 
 SIZES = {"head": (181, 217, 181), "half": (128, 128, 128)}
@@ -47,19 +45,7 @@ def speed_case(size: tuple[int, int, int] = SIZES["head"]) -> Case:
 
 
 def timed(case: Case, method: str, samples: int, device: str) -> dict:
-    options = {"kind": "bspline"} if method == "interpolation" else {}
-    job = JobOptions(
-        method=method,
-        method_options=options,
-        scale=None if case.explicit_target else tuple(float(f) for f in case.factors),
-        target=case.reference.grid if case.explicit_target else None,
-        samples=samples,
-        device=device,
-    )
-    with PeakMemory() as memory:
-        started = time.perf_counter()
-        outputs = process(case.degraded, job)
-        wall = time.perf_counter() - started
+    outputs, wall, peak_mb = run_case(case, method, {"kind": "bspline"} if method == "interpolation" else {}, samples, device)
     scores = case.score(outputs.sr.array)
     return {
         "method": "bspline" if method == "interpolation" else method,
@@ -69,7 +55,7 @@ def timed(case: Case, method: str, samples: int, device: str) -> dict:
         "device": outputs.report["device"],
         "engine": outputs.report["resolved_options"].get("engine", {}).get("engine", "-"),
         "wall_time_s": round(wall, 1),
-        "peak_rss_mb": round(memory.peak_mb),
+        "peak_rss_mb": round(peak_mb),
         "psnr": round(scores["psnr"], 2),
         "ssim": round(scores["ssim"], 4),
     }

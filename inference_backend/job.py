@@ -124,6 +124,7 @@ def slice_thickness_problem(grid: Grid, target: Grid, thickness: float) -> str |
     """Why ``thickness`` (mm) cannot be the slice thickness of this job, or None: a job that
     refines one axis only (thick slices), within :data:`SLICE_THICKNESS_RANGE` of its spacing."""
     from inference_backend.imaging.target import refined_axes
+    from inference_backend.imaging.volume import fmt_values
 
     if not (math.isfinite(thickness) and thickness > 0):
         return f"must be a number of mm > 0; got {thickness:g}"
@@ -131,7 +132,7 @@ def slice_thickness_problem(grid: Grid, target: Grid, thickness: float) -> str |
     if len(axes) != 1:
         return (
             f"applies to thick slices, a job that refines one axis (the slice axis); this one refines {len(axes)} "
-            f"(input spacing {_mm(grid.spacing)} mm, output {_mm(target.spacing)} mm)"
+            f"(input spacing {fmt_values(grid.spacing)}, output {fmt_values(target.spacing)} mm)"
         )
     spacing = grid.spacing[axes[0]]
     low, high = (bound * spacing for bound in SLICE_THICKNESS_RANGE)
@@ -163,10 +164,6 @@ def slice_thickness_of(grid: Grid, target: Grid, options: JobOptions, acquired: 
             return acquired, {"slice_thickness_mm": acquired, "slice_thickness_source": DICOM_THICKNESS}
         source += f" ({DICOM_THICKNESS} {acquired:g} mm ignored: it {problem.split('; got')[0]})"
     return None, {"slice_thickness_mm": grid.spacing[axes[0]], "slice_thickness_source": source}
-
-
-def _mm(values: tuple[float, ...]) -> str:
-    return ",".join(f"{v:g}" for v in values)
 
 
 def resolve_method(grid: Grid, options: JobOptions) -> tuple[JobOptions, dict[str, Any]]:

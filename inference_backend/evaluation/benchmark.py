@@ -45,7 +45,7 @@ from inference_backend.evaluation.report import markdown_table
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
-from inference_backend.pipeline import library_versions, process
+from inference_backend.pipeline import JobOutputs, library_versions, process
 from inference_backend.progress import Progress
 from inference_backend.registry import METHODS, parse_method_options
 
@@ -204,15 +204,18 @@ class PeakMemory:
         self.peak_mb = max(self.peak_mb, self.rss_mb())
 
 
-def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    spec = METHODS[entry.method]
+def run_case(
+    case: Case, method: str, method_options: dict, samples: int, device: str, seed: int = 0, keep_samples: bool = False
+) -> tuple[JobOutputs, float, float]:
+    """(outputs, wall seconds, peak resident MB) of ``method`` on the case's acquisition, brought
+    onto its reference grid as ``mrisr run`` would."""
     options = JobOptions(
-        method=entry.method,
-        method_options=entry.options,
+        method=method,
+        method_options=method_options,
         scale=None if case.explicit_target else tuple(float(f) for f in case.factors),
         target=case.reference.grid if case.explicit_target else None,
-        samples=samples if spec.stochastic else 1,
-        keep_samples=spec.stochastic and samples > 1,
+        samples=samples,
+        keep_samples=keep_samples,
         slice_thickness=case.slice_thickness,
         seed=seed,
         device=device,
@@ -221,8 +224,15 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
         started = time.perf_counter()
         outputs = process(case.degraded, options)
         wall = time.perf_counter() - started
+    return outputs, wall, memory.peak_mb
+
+
+def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    stochastic = METHODS[entry.method].stochastic
+    samples = samples if stochastic else 1
+    outputs, wall, peak_mb = run_case(case, entry.method, entry.options, samples, device, seed, keep_samples=stochastic and samples > 1)
     estimate = outputs.sr.array
-    row = {"method": entry.label, **case.score(estimate), "wall_time_s": round(wall, 2), "peak_rss_mb": round(memory.peak_mb)}
+    row = {"method": entry.label, **case.score(estimate), "wall_time_s": round(wall, 2), "peak_rss_mb": round(peak_mb)}
     row["s_per_slice"] = round(wall / slice_count(case), 4)
     row["device"] = outputs.report["device"]
     variance = None if outputs.variance is None else outputs.variance.array

@@ -64,7 +64,7 @@ class ScanPairs:
 
     def batch(self, size: int, device: str) -> dict[str, torch.Tensor]:
         pairs = [self.pair() for _ in range(size)]
-        stack = lambda index: torch.from_numpy(np.stack([p[index] for p in pairs]))[:, None].to(device)
+        stack = lambda index: torch.from_numpy(np.stack([p[index] for p in pairs]))[:, None].to(device)  # noqa: E731
         return {"hr": stack(0), "conditioning": stack(1)}
 
 

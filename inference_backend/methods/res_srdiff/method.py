@@ -105,7 +105,7 @@ def run(request: MethodRequest) -> MethodResult:
     if pairs is not None:
         share = adaptation_share(request, sampler, settings.steps)
         with request.progress.stage("adapting to the scan", 0.0, share):
-            loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)
+            loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)  # noqa: E731
             adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
