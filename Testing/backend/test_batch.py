@@ -160,6 +160,25 @@ def test_two_local_workers_each_load_a_model_once(tmp_path, tiny_model):
     assert len({r.worker for r in result.results.values()}) == 2
 
 
+def test_a_retried_scan_whose_result_was_committed_is_done_not_refused(tmp_path):
+    """Ray retries a task whose actor died; if the actor died after committing the result, the
+    retry must find it done (same request, same files), not refuse the folder or run it twice."""
+    from inference_backend.batch.worker import ScanTask, process_scan
+
+    source = write(tmp_path / "s.nii.gz", shape=(24, 24, 8), spacing=(1.0, 1.0, 2.0))
+    task = ScanTask("s", source, tmp_path / "out" / "s", JobOptions(scale=(1, 1, 2), method_options={"kind": "linear"}))
+    first = process_scan(task)
+    assert first.status == "done", first.message
+    report = task.out_dir / "report.json"
+    written = report.stat().st_mtime_ns
+    again = process_scan(task)
+    assert (again.status, again.exit_code) == ("done", 0), again.message
+    assert report.stat().st_mtime_ns == written  # not run a second time
+    assert sorted(Path(p).name for p in again.outputs) == sorted(Path(p).name for p in first.outputs)
+    other = process_scan(ScanTask("s", source, task.out_dir, JobOptions(scale=(1, 1, 2), method_options={"kind": "nearest"})))
+    assert other.status == "failed" and "--overwrite" in other.message  # another request's result stays protected
+
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mrisr[cluster]')")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_backend import bids
+from inference_backend.batch.completed import up_to_date
 from inference_backend.batch.discovery import Scan
 from inference_backend.batch.engines import BatchControl, Engine
 from inference_backend.batch.worker import ScanResult, ScanTask
@@ -27,7 +28,7 @@ from inference_backend.errors import InputError, MRISRError
 from inference_backend.imaging.target import parse_triplet
 from inference_backend.job import JobOptions
 from inference_backend.outputs import REPORT_NAME
-from inference_backend.registry import get_method, parse_method_options
+from inference_backend.registry import parse_method_options
 
 STATE_NAME = "batch.json"
 SUMMARY_COLUMNS = ("scan", "status", "exit_code", "seconds", "peak_memory_mb", "outputs", "message")
@@ -73,33 +74,6 @@ def scan_options(base: JobOptions, overrides: dict[str, str]) -> JobOptions:
     return replace(base, **changes)
 
 
-def up_to_date(out_dir: Path, task: ScanTask) -> bool:
-    """The folder holds this exact request's complete result, made with the model installed now."""
-    from inference_backend.pipeline import request_record
-
-    report_path = out_dir / REPORT_NAME
-    try:
-        report = json.loads(report_path.read_text())
-    except (OSError, ValueError):
-        return False
-    if report.get("request") != request_record(task.options, task.input, task.lesion_mask):
-        return False
-    if (report.get("model") or {}).get("sha256") != installed_model_sha256(task.options):
-        return False
-    entries = [*report.get("outputs", {}).values(), *report.get("sidecars", {}).values()]
-    return all((out_dir / entry["file"]).is_file() and (out_dir / entry["file"]).stat().st_size == entry["bytes"] for entry in entries)
-
-
-def installed_model_sha256(options: JobOptions) -> str | None:
-    """The SHA-256 of the model a job would load now (None for a method without one)."""
-    from inference_backend.assets import find_model, read_card
-
-    spec = get_method(options.method)
-    name = options.method_options.get("model") or (spec.weights[0] if spec.weights else None)
-    found = None if name is None else find_model(name)
-    return None if found is None else read_card(found[1])["sha256"]
-
-
 def previous_results(out_root: Path) -> dict[str, ScanResult]:
     try:
         rows = json.loads((out_root / STATE_NAME).read_text())["scans"]
@@ -125,7 +99,7 @@ def plan(scans: list[Scan], settings: BatchSettings, previous: dict[str, ScanRes
             if last is not None:
                 skipped[scan.id] = last
             continue
-        if not settings.overwrite and up_to_date(task.out_dir, task):
+        if not settings.overwrite and up_to_date(task.out_dir, options, scan.input, scan.lesion_mask):
             skipped[scan.id] = ScanResult(scan.id, "up to date", outputs=[str(task.out_dir)])
             continue
         # a result made for another request (other options, another model) is this batch's to redo

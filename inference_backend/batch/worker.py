@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inference_backend.batch.completed import up_to_date
 from inference_backend.errors import Cancelled, MRISRError
 from inference_backend.job import JobOptions
+from inference_backend.outputs import REPORT_NAME, listed_outputs
 from inference_backend.progress import Progress
 
 _current: Progress | None = None  # the job this worker process runs now
@@ -74,6 +76,9 @@ def process_scan(task: ScanTask) -> ScanResult:
 
     started = time.monotonic()
     result = ScanResult(task.scan_id, "done", worker=f"{socket.gethostname()}:{os.getpid()}")
+    if not task.overwrite and up_to_date(task.out_dir, task.options, task.input, task.lesion_mask):
+        result.outputs = sorted(str(task.out_dir / name) for name in [REPORT_NAME, *listed_outputs(task.out_dir / REPORT_NAME)])
+        return result  # a retried task whose lost worker had committed it: done once, not refused
     _current = Progress()
     try:
         written = run_job(
