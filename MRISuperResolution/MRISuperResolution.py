@@ -279,7 +279,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         chosen = self.ui.modelComboBox.findData(p.model) if p.model else 0
         self.ui.modelComboBox.currentIndex = max(chosen, 0)
         self.ui.modelComboBox.blockSignals(wasBlocked)
-        self.ui.modelComboBox.enabled = len(models) > 1
+        self.ui.modelComboBox.enabled = bool(models)  # a choice as soon as one model besides the default is installed
         if chosen < 0:
             p.model = ""
 

@@ -267,6 +267,25 @@ def test_the_slice_thickness_reaches_the_job_and_its_report(widget):
     assert "the slice thickness must be between 1.5 and 12 mm" in widget.ui.applyButton.toolTip
 
 
+def test_a_fine_tuned_model_can_be_chosen_and_runs(widget, tiny_model):
+    """A model from ``mrisr finetune`` (here: one user model beside the bundled one) is offered
+    for its method only, can be picked, and is the model the job loads."""
+    add_volume(shape=(24, 24, 8), spacing=(1.0, 1.0, 2.0))
+    widget.ui.methodComboBox.currentText = "res-srdiff"
+    combo = widget.ui.modelComboBox
+    assert [combo.itemText(i) for i in range(combo.count)] == ["bundled", "tiny-res-srdiff (user)"]
+    assert combo.enabled
+    combo.currentIndex = 1
+    assert widget._parameterNode.model == "tiny-res-srdiff"
+    apply_and_wait(widget, timeout=300)
+    assert HARNESS.dialogs == [], HARNESS.dialogs
+    report = json.loads(slicer.util.getNode("scan SR").GetAttribute("MRISuperResolution.Report"))
+    assert report["model"]["name"] == "tiny-res-srdiff"
+    widget.ui.methodComboBox.currentText = "msp-sr"
+    assert "tiny-res-srdiff (user)" not in [combo.itemText(i) for i in range(combo.count)]
+    assert combo.currentIndex == 0 and widget._parameterNode.model == ""  # another method's model is not kept
+
+
 def test_a_lesion_mask_adds_a_lesion_filled_volume_without_replacing_the_result(widget):
     node = add_volume(shape=(24, 24, 24), spacing=(1.0, 1.0, 1.0))
     assert not widget.ui.lesionFillComboBox.enabled
