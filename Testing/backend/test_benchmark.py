@@ -32,6 +32,23 @@ def test_quick_suite_writes_json_markdown_and_panels(tmp_path):
     assert (out / "mni152-crop_through-plane-x4.png").stat().st_size > 10_000
 
 
+def test_update_replaces_the_cases_it_runs_and_keeps_the_others(tmp_path):
+    out = tmp_path / "quick"
+    command = ["benchmark", "--suite", "quick", "--out", str(out), "--progress", "none"]
+    assert main([*command, "--methods", "interpolation:kind=linear"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    results["cases"]["an-earlier-case"] = {**results["cases"]["mni152-crop_through-plane-x4"], "description": "kept"}
+    (out / "results.json").write_text(json.dumps(results))
+    assert main([*command, "--methods", "interpolation:kind=bspline", "--update"]) == 0
+    cases = json.loads((out / "results.json").read_text())["cases"]
+    assert list(cases) == ["mni152-crop_through-plane-x4", "an-earlier-case"]
+    assert [row["method"] for row in cases["mni152-crop_through-plane-x4"]["rows"]] == ["bspline"]  # the re-run case whole
+    assert "## an-earlier-case" in (out / "results.md").read_text()
+    assert main([*command, "--methods", "interpolation:kind=bspline", "--update", "--samples", "2"]) == 2  # not the same run's kind
+    assert main([*command, "--methods", "interpolation:kind=bspline"]) == 0
+    assert list(json.loads((out / "results.json").read_text())["cases"]) == ["mni152-crop_through-plane-x4"]
+
+
 def test_brain_mask_is_the_template_brain():
     """Grey + white matter, closed and filled: the skull-stripped template's own foreground,
     all of it and little more (Dice > 0.93; a wrong threshold or a missing fill breaks it), with

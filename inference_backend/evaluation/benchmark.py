@@ -316,7 +316,11 @@ def run_benchmark(
     seed: int = 0,
     progress: Progress | None = None,
     case_filter: str = "",
+    update: bool = False,
 ) -> dict:
+    """Every entry on every case of the suite (``case_filter``: those whose name contains it);
+    ``update``: the cases of an earlier run of the same suite in ``out_dir`` that this run does
+    not measure are kept (a re-run case is replaced whole, so its panel shows every method)."""
     progress = progress or Progress()
     for entry in entries:
         if entry.method not in METHODS:
@@ -326,7 +330,8 @@ def run_benchmark(
         cases = [case for case in suite_cases(suite) if case_filter in case.name]
     if not cases:
         raise InputError(f"no case of suite {suite!r} matches --cases {case_filter!r}")
-    results = {"suite": suite, "samples": samples, "seed": seed, "cases": {}, "versions": library_versions()}
+    results = {"suite": suite, "samples": samples, "seed": seed, "cases": earlier_cases(out_dir, suite, samples, seed) if update else {},
+               "versions": library_versions()}  # fmt: skip
     total = len(cases) * len(entries)
     with progress.stage("methods", 0.05, 1.0):
         for case_index, case in enumerate(cases):
@@ -355,6 +360,17 @@ def run_benchmark(
     return results
 
 
+def earlier_cases(out_dir: Path, suite: str, samples: int, seed: int) -> dict:
+    """The cases of the results in ``out_dir``, if they were made by the same suite, samples and seed."""
+    try:
+        earlier = json.loads((out_dir / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if (earlier.get("suite"), earlier.get("samples"), earlier.get("seed")) != (suite, samples, seed):
+        raise InputError(f"--update: {out_dir} holds results of another suite, sample count or seed; choose another --out")
+    return earlier.get("cases", {})
+
+
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), clinical (T2 and FLAIR at 3 mm, 5 mm and 5 mm slices every 6 mm), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
@@ -363,6 +379,7 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cases", default="", help="only the cases whose name contains this text")
+    parser.add_argument("--update", action="store_true", help="keep the other cases of an earlier run of the suite in --out (a re-run case is replaced whole)")
 
 
 def run_benchmark_command(args: argparse.Namespace, progress: Progress) -> None:
@@ -370,7 +387,7 @@ def run_benchmark_command(args: argparse.Namespace, progress: Progress) -> None:
 
     entries = [Entry.parse(text) for text in args.methods.replace(";", " ").split()]
     out = Path(args.out) if args.out else Path("benchmarks") / "results" / args.suite  # below the working folder
-    results = run_benchmark(args.suite, entries, out, args.samples, resolve_device(args.device), args.seed, progress, args.cases)
+    results = run_benchmark(args.suite, entries, out, args.samples, resolve_device(args.device), args.seed, progress, args.cases, args.update)
     for case_name, case in results["cases"].items():
         print(case_name)
         for row in case["rows"]:
