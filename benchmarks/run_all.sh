@@ -97,3 +97,28 @@ $MRISR benchmark --suite headline --cases seg3D_MR_through-plane --samples 8 --o
 $MRISR benchmark --suite headline --out benchmarks/results/headline --progress none \
   --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
 .venv/bin/python benchmarks/headline_table.py
+# Fewer InverseSR steps (#26), chosen on the training scan's slabs; SRMRI's cost against its quality on the tuning slabs
+# (SRMRI's thick-slice runs were made when k=2 and corrector_steps=1 were fixed defaults: spelled out here, the
+# results' labels name only what differed from them)
+$MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation/steps --progress none \
+  --methods "interpolation:kind=linear inverse-sr:steps=40 inverse-sr:steps=20 inverse-sr:steps=10 inverse-sr:steps=5"
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/speed --progress none --methods \
+  "interpolation:kind=bspline srmri:k=2,corrector_steps=1 srmri:k=2,corrector_steps=0 srmri:k=4,corrector_steps=1 srmri:k=2,corrector_steps=1,steps=10 srmri:consistency=gaussian-slices srmri:consistency=box-slices"
+$MRISR benchmark --suite tuning --cases in-plane --out benchmarks/results/tuning/srmri/speed-in-plane --progress none --methods \
+  "interpolation:kind=bspline srmri srmri:corrector_steps=0 srmri:corrector_steps=0,k=4"
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/speed-combined --progress none --methods \
+  "srmri:k=2,corrector_steps=0,steps=10 srmri:k=2,corrector_steps=0,steps=14 srmri:corrector_steps=0,k=4"
+# ... SRMRI's auto schedule for thick slices is now k=4 without the corrector; fewer noise scales on top of it
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/speed-steps --progress none --methods \
+  "srmri srmri:steps=16 srmri:steps=14 srmri:steps=12"
+# The changed defaults measured: speed rows, and the headline cases they run on
+.venv/bin/python benchmarks/speed.py --device cpu --methods srmri,inverse-sr
+$MRISR benchmark --suite headline --update --cases through-plane --out benchmarks/results/headline --progress none \
+  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
+$MRISR benchmark --suite headline --update --cases 1of4 --out benchmarks/results/headline --progress none \
+  --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
+.venv/bin/python benchmarks/headline_table.py
+# Few-shot to a new contrast (#27): one FLAIR fine-tunes MSP-SR, another patient's FLAIR measures it, beside the same minutes in-domain
+benchmarks/fewshot_flair.sh
+# Variance calibration on a non-T1 scan no model saw
+$MRISR benchmark --suite clinical --cases ms_p07_FLAIR_5mm --samples 8 --out benchmarks/results/studies/variance-calibration/ms_p07_FLAIR --progress none --methods "res-srdiff msp-sr"

@@ -9,6 +9,7 @@ import pywt
 import torch
 from conftest import make_volume
 
+from inference_backend.errors import InputError
 from inference_backend.imaging.target import target_grid
 from inference_backend.job import JobOptions
 from inference_backend.methods.slicing import SliceBatch, SlicePlan, run_slices
@@ -112,12 +113,42 @@ def test_full_schedule_on_gpu_keeps_the_total_data_consistency_pull():
     from inference_backend.methods.srmri.method import PAPER_NOISE_SCALES, make_sampler
 
     options = get_method("srmri").parse_options({"rho": "8", "steps": "40"})
-    cpu = make_sampler(options, SCHEDULE, "cpu", fusion=True)
-    gpu = make_sampler(options, SCHEDULE, "cuda:0", fusion=True)
+    cpu = make_sampler(options, SCHEDULE, "cpu", fusion=True, thick_slice_dps=False)
+    gpu = make_sampler(options, SCHEDULE, "cuda:0", fusion=True, thick_slice_dps=False)
     assert (cpu.steps, cpu.start_sigma) == (40, options.start_sigma)
     assert (gpu.steps, gpu.start_sigma) == (PAPER_NOISE_SCALES, None)
     assert gpu.rho * gpu.steps == pytest.approx(cpu.rho * cpu.steps)
-    assert make_sampler(replace(options, schedule="full"), SCHEDULE, "cpu", fusion=True).steps == PAPER_NOISE_SCALES
+    assert make_sampler(replace(options, schedule="full"), SCHEDULE, "cpu", fusion=True, thick_slice_dps=False).steps == PAPER_NOISE_SCALES
+
+
+@pytest.mark.parametrize("corrector_steps", [0, 1, 2])
+def test_corrector_steps_set_the_network_calls_per_noise_scale(corrector_steps):
+    """The option reaches the sampler: one predictor call per scale, M corrector calls, and one
+    last denoising call (what a whole head's time is made of)."""
+    from inference_backend.methods.srmri.method import make_sampler
+
+    options = get_method("srmri").parse_options({"steps": "6", "corrector_steps": str(corrector_steps)})
+    sampler = make_sampler(options, SCHEDULE, "cpu", fusion=False, thick_slice_dps=True)
+    calls = []
+    score = gaussian_score(0.0, 1.0)
+    counted = lambda x, sigma: calls.append(1) or score(x, sigma)  # noqa: E731
+    upsampled = torch.zeros(1, 1, 8, 8, dtype=torch.float64)
+    identity = lambda x: x  # noqa: E731
+    sampler.sample(counted, upsampled, upsampled, identity, torch.Generator().manual_seed(0), projection=identity)
+    assert len(calls) == 6 * (1 + corrector_steps) + 1
+
+
+def test_auto_schedule_is_cheaper_only_for_thick_slices_with_dps_steps():
+    from inference_backend.methods.srmri.method import make_sampler
+
+    auto = get_method("srmri").parse_options({})
+    cheap = make_sampler(auto, SCHEDULE, "cpu", fusion=False, thick_slice_dps=True)
+    usual = make_sampler(auto, SCHEDULE, "cpu", fusion=True, thick_slice_dps=False)
+    assert (cheap.k, cheap.corrector_steps, usual.k, usual.corrector_steps) == (4, 0, 2, 1)
+    chosen = make_sampler(get_method("srmri").parse_options({"k": "3", "corrector_steps": "2"}), SCHEDULE, "cpu", False, True)
+    assert (chosen.k, chosen.corrector_steps) == (3, 2)  # a value the user gives is kept
+    with pytest.raises(InputError, match="option k"):
+        get_method("srmri").parse_options({"k": "0"})
 
 
 def test_projection_step_replaces_dps_and_meets_the_data():

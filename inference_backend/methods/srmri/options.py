@@ -11,15 +11,21 @@ from inference_backend.operators import AXIS_OPERATORS
 class SRMRIOptions(SliceMethodOptions):
     model: str = option("srmri", "model name (bundled, or in the user models folder)")
     steps: int = option(20, "noise scales N of the CPU schedule (the paper: 2000)", minimum=2, maximum=4000)
-    k: int = option(
-        2,
+    k: str = option(
+        "auto",
         "data consistency every k-th step, wavelet fusion on the others (1 = pure DPS); the step is DPS, "
-        "or the exact projection where `consistency` names the acquisition (auto: in-plane)",
-        minimum=1,
-        maximum=100,
+        "or the exact projection where `consistency` names the acquisition (auto: in-plane). auto: 4 for thick "
+        "slices (each DPS step costs a backward pass), 2 in-plane",
+        choices=("auto", *(str(k) for k in range(1, 11)), "20"),
     )
     rho: float = option(8.0, "DPS step size (of the CPU schedule; tuned on a training scan)", minimum=0.0)
     snr: float = option(0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0)
+    corrector_steps: str = option(
+        "auto",
+        "Langevin corrector steps M after each predictor step (the paper: 1; 0: predictor only); auto: 0 for thick "
+        "slices, 1 in-plane",
+        choices=("auto", "0", "1", "2", "3"),
+    )
     fusion: str = option(
         "auto",
         "wavelet fusion on the steps between consistency steps; auto: not for thick slices (their profile "
