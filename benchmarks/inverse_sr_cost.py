@@ -20,6 +20,7 @@ from inference_backend.evaluation.cases import slice_masking_case
 from inference_backend.evaluation.metrics import image_metrics
 from inference_backend.evaluation.panels import Tile, central_slice, save_panel
 from inference_backend.job import JobOptions
+from inference_backend.methods.inverse_sr.options import InverseSROptions
 from inference_backend.methods.lesion_fill import FILLS
 from inference_backend.pipeline import library_versions, process
 
@@ -37,7 +38,7 @@ def timed(function, *args, **kwargs):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=40, help="inversion steps per tile (the method's default)")
+    parser.add_argument("--steps", type=int, default=InverseSROptions.steps, help="inversion steps per tile (the method's default)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     mni = load_mni152()

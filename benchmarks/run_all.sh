@@ -27,6 +27,9 @@ benchmarks/res_srdiff_2p5d.sh
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4.
 # The ablation and the first through-plane tuning run date from when fusion was on for thick slices by
 # default (their tables label rows without `fusion=true`); the explicit option reproduces them.
+# All SRMRI runs on thick slices above the "Fewer InverseSR steps" line were made before k and
+# corrector_steps became auto (4 and 0 there): add `k=2` (where no k is given) and `corrector_steps=1`
+# to their thick-slice entries to reproduce them.
 $MRISR benchmark --suite slab --cases through-plane-x4 --out benchmarks/results/slab/srmri-ablation --progress none --methods \
   "interpolation:kind=bspline srmri:k=1 srmri:k=2,fusion=true srmri:k=3,fusion=true srmri:k=5,fusion=true srmri:k=2,fusion=false srmri:steps=10,fusion=true srmri:steps=40,fusion=true"
 # SRMRI options are chosen on a training scan's slabs (suite `tuning`), never on the held-out scan

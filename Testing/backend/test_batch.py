@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,11 @@ def test_a_retried_scan_whose_result_was_committed_is_done_not_refused(tmp_path)
     assert sorted(Path(p).name for p in again.outputs) == sorted(Path(p).name for p in first.outputs)
     other = process_scan(ScanTask("s", source, task.out_dir, JobOptions(scale=(1, 1, 2), method_options={"kind": "nearest"})))
     assert other.status == "failed" and "--overwrite" in other.message  # another request's result stays protected
+    time.sleep(0.01)
+    redo = replace(task, overwrite=True, planned_at=time.time())  # a later batch asked to replace it
+    assert process_scan(redo).status == "done" and report.stat().st_mtime_ns > written  # run again
+    rewritten = report.stat().st_mtime_ns
+    assert process_scan(redo).status == "done" and report.stat().st_mtime_ns == rewritten  # its retry finds it done
 
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'mrisr[cluster]')")

@@ -145,6 +145,8 @@ def test_auto_schedule_is_cheaper_only_for_thick_slices_with_dps_steps():
     cheap = make_sampler(auto, SCHEDULE, "cpu", fusion=False, thick_slice_dps=True)
     usual = make_sampler(auto, SCHEDULE, "cpu", fusion=True, thick_slice_dps=False)
     assert (cheap.k, cheap.corrector_steps, usual.k, usual.corrector_steps) == (4, 0, 2, 1)
+    full = make_sampler(auto, SCHEDULE, "cuda:0", fusion=False, thick_slice_dps=True)
+    assert (full.k, full.corrector_steps) == (2, 1)  # the paper's full schedule keeps the preset it was made with
     chosen = make_sampler(get_method("srmri").parse_options({"k": "3", "corrector_steps": "2"}), SCHEDULE, "cpu", False, True)
     assert (chosen.k, chosen.corrector_steps) == (3, 2)  # a value the user gives is kept
     with pytest.raises(InputError, match="option k"):

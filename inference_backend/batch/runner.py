@@ -85,6 +85,7 @@ def previous_results(out_root: Path) -> dict[str, ScanResult]:
 def plan(scans: list[Scan], settings: BatchSettings, previous: dict[str, ScanResult]) -> tuple[list[ScanTask], dict[str, ScanResult]]:
     """(the tasks to run, the results of the scans skipped)."""
     tasks, skipped = [], {}
+    planned_at = time.time()
     for scan in scans:
         try:
             options = scan_options(settings.options, scan.overrides)
@@ -93,7 +94,7 @@ def plan(scans: list[Scan], settings: BatchSettings, previous: dict[str, ScanRes
             continue
         source = None if settings.bids_root is None else scan.input.relative_to(settings.bids_root).as_posix()
         task = ScanTask(scan.id, scan.input, settings.out_root / scan.id, options, scan.lesion_mask, settings.overwrite,
-                        settings.output_format, source)  # fmt: skip
+                        settings.output_format, source, planned_at)  # fmt: skip
         last = previous.get(scan.id)
         if settings.retry_failed and (last is None or last.status != "failed"):
             if last is not None:

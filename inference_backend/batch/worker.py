@@ -35,6 +35,7 @@ class ScanTask:
     overwrite: bool = False
     output_format: str = "nii.gz"
     bids_source: str | None = None  # the input's path in a BIDS dataset: outputs get JSON sidecars
+    planned_at: float = 0.0  # when the batch planned it (time.time()): a result written since is this batch's own
 
 
 @dataclass
@@ -69,6 +70,18 @@ def init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def committed_result(task: ScanTask) -> list[str] | None:
+    """The files of this task's result if its folder already holds it complete and it may stand
+    (Ray retries a task whose actor died, also after the actor committed the result). A task
+    that replaces a result accepts only one written since the batch planned it."""
+    if not up_to_date(task.out_dir, task.options, task.input, task.lesion_mask):
+        return None
+    report = task.out_dir / REPORT_NAME
+    if task.overwrite and report.stat().st_mtime < task.planned_at:
+        return None
+    return sorted(str(task.out_dir / name) for name in [REPORT_NAME, *listed_outputs(report)])
+
+
 def process_scan(task: ScanTask) -> ScanResult:
     """Run one scan; never raises for the scan's own failures."""
     global _current
@@ -76,16 +89,17 @@ def process_scan(task: ScanTask) -> ScanResult:
 
     started = time.monotonic()
     result = ScanResult(task.scan_id, "done", worker=f"{socket.gethostname()}:{os.getpid()}")
-    if not task.overwrite and up_to_date(task.out_dir, task.options, task.input, task.lesion_mask):
-        result.outputs = sorted(str(task.out_dir / name) for name in [REPORT_NAME, *listed_outputs(task.out_dir / REPORT_NAME)])
-        return result  # a retried task whose lost worker had committed it: done once, not refused
     _current = Progress()
     try:
-        written = run_job(
-            task.input, task.out_dir, task.options, task.lesion_mask, progress=_current,
-            output_format=task.output_format, overwrite=task.overwrite, bids_source=task.bids_source,
-        )  # fmt: skip
-        result.outputs = sorted(str(path) for path in written.values())
+        committed = committed_result(task)
+        if committed is not None:  # a retried task whose lost worker had committed it: done once, not refused
+            result.outputs = committed
+        else:
+            written = run_job(
+                task.input, task.out_dir, task.options, task.lesion_mask, progress=_current,
+                output_format=task.output_format, overwrite=task.overwrite, bids_source=task.bids_source,
+            )  # fmt: skip
+            result.outputs = sorted(str(path) for path in written.values())
     except Cancelled as error:
         result.status, result.exit_code, result.message = "cancelled", error.exit_code, str(error)
     except MRISRError as error:

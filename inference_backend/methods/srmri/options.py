@@ -14,8 +14,8 @@ class SRMRIOptions(SliceMethodOptions):
     k: str = option(
         "auto",
         "data consistency every k-th step, wavelet fusion on the others (1 = pure DPS); the step is DPS, "
-        "or the exact projection where `consistency` names the acquisition (auto: in-plane). auto: 4 for thick "
-        "slices (each DPS step costs a backward pass), 2 in-plane",
+        "or the exact projection where `consistency` names the acquisition (auto: in-plane). k=auto: 4 for thick "
+        "slices with DPS steps on the CPU schedule (each DPS step costs a backward pass), 2 otherwise",
         choices=("auto", *(str(k) for k in range(1, 11)), "20"),
     )
     rho: float = option(8.0, "DPS step size (of the CPU schedule; tuned on a training scan)", minimum=0.0)
@@ -23,7 +23,7 @@ class SRMRIOptions(SliceMethodOptions):
     corrector_steps: str = option(
         "auto",
         "Langevin corrector steps M after each predictor step (the paper: 1; 0: predictor only); auto: 0 for thick "
-        "slices, 1 in-plane",
+        "slices with DPS steps on the CPU schedule, 1 otherwise",
         choices=("auto", "0", "1", "2", "3"),
     )
     fusion: str = option(
