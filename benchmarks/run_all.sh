@@ -27,9 +27,9 @@ benchmarks/res_srdiff_2p5d.sh
 # SRMRI: the paper's Table 4 on the held-out slab (k, fusion, noise scales), and one model at x2, x3, x4.
 # The ablation and the first through-plane tuning run date from when fusion was on for thick slices by
 # default (their tables label rows without `fusion=true`); the explicit option reproduces them.
-# All SRMRI runs on thick slices above the "Fewer InverseSR steps" line were made before k and
-# corrector_steps became auto (4 and 0 there): add `k=2` (where no k is given) and `corrector_steps=1`
-# to their thick-slice entries to reproduce them.
+# All SRMRI runs on thick slices above the "Fewer InverseSR steps" line were made before k,
+# corrector_steps, dps_gradient and rho became auto: add `k=2` (where no k is given), `corrector_steps=1`,
+# `dps_gradient=network` and `rho=8` (where no rho is given) to their thick-slice entries to reproduce them.
 $MRISR benchmark --suite slab --cases through-plane-x4 --out benchmarks/results/slab/srmri-ablation --progress none --methods \
   "interpolation:kind=bspline srmri:k=1 srmri:k=2,fusion=true srmri:k=3,fusion=true srmri:k=5,fusion=true srmri:k=2,fusion=false srmri:steps=10,fusion=true srmri:steps=40,fusion=true"
 # SRMRI options are chosen on a training scan's slabs (suite `tuning`), never on the held-out scan
@@ -101,19 +101,22 @@ $MRISR benchmark --suite headline --out benchmarks/results/headline --progress n
   --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
 .venv/bin/python benchmarks/headline_table.py
 # Fewer InverseSR steps (#26), chosen on the training scan's slabs; SRMRI's cost against its quality on the tuning slabs
-# (SRMRI's thick-slice runs were made when k=2 and corrector_steps=1 were fixed defaults: spelled out here, the
-# results' labels name only what differed from them)
+# (SRMRI's thick-slice runs were made when k=2, corrector_steps=1, the network's DPS gradient and rho=8 were fixed
+# defaults: spelled out here, the results' labels name only what differed from them)
 $MRISR benchmark --suite imputation-tuning --out benchmarks/results/tuning/imputation/steps --progress none \
   --methods "interpolation:kind=linear inverse-sr:steps=40 inverse-sr:steps=20 inverse-sr:steps=10 inverse-sr:steps=5"
 $MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/speed --progress none --methods \
-  "interpolation:kind=bspline srmri:k=2,corrector_steps=1 srmri:k=2,corrector_steps=0 srmri:k=4,corrector_steps=1 srmri:k=2,corrector_steps=1,steps=10 srmri:consistency=gaussian-slices srmri:consistency=box-slices"
+  "interpolation:kind=bspline srmri:k=2,corrector_steps=1,dps_gradient=network,rho=8 srmri:k=2,corrector_steps=0,dps_gradient=network,rho=8 srmri:k=4,corrector_steps=1,dps_gradient=network,rho=8 srmri:k=2,corrector_steps=1,steps=10,dps_gradient=network,rho=8 srmri:consistency=gaussian-slices srmri:consistency=box-slices"
 $MRISR benchmark --suite tuning --cases in-plane --out benchmarks/results/tuning/srmri/speed-in-plane --progress none --methods \
   "interpolation:kind=bspline srmri srmri:corrector_steps=0 srmri:corrector_steps=0,k=4"
 $MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/speed-combined --progress none --methods \
-  "srmri:k=2,corrector_steps=0,steps=10 srmri:k=2,corrector_steps=0,steps=14 srmri:corrector_steps=0,k=4"
-# ... SRMRI's auto schedule for thick slices is now k=4 without the corrector; fewer noise scales on top of it
+  "srmri:k=2,corrector_steps=0,steps=10,dps_gradient=network,rho=8 srmri:k=2,corrector_steps=0,steps=14,dps_gradient=network,rho=8 srmri:corrector_steps=0,k=4,dps_gradient=network,rho=8"
+# ... fewer noise scales on top of k=4 without the corrector (then the auto schedule for thick slices)
 $MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/speed-steps --progress none --methods \
-  "srmri srmri:steps=16 srmri:steps=14 srmri:steps=12"
+  "srmri:k=4,corrector_steps=0,dps_gradient=network,rho=8 srmri:k=4,corrector_steps=0,dps_gradient=network,rho=8,steps=16 srmri:k=4,corrector_steps=0,dps_gradient=network,rho=8,steps=14 srmri:k=4,corrector_steps=0,dps_gradient=network,rho=8,steps=12"
+# SRMRI's DPS gradient without the backward pass through the network (now auto for thick slices: k=1, rho=2, no corrector)
+$MRISR benchmark --suite tuning --cases through-plane-x4 --out benchmarks/results/tuning/srmri/jacobian-free --progress none --methods \
+  "srmri:k=4,corrector_steps=0,dps_gradient=network,rho=8 srmri:k=4,corrector_steps=0,dps_gradient=jacobian-free,rho=8 srmri:k=4,corrector_steps=0,dps_gradient=jacobian-free,rho=4 srmri:k=2,corrector_steps=0,dps_gradient=jacobian-free,rho=8 srmri:k=2,corrector_steps=0,dps_gradient=jacobian-free,rho=4 srmri:k=1,corrector_steps=0,dps_gradient=jacobian-free,rho=2"
 # The changed defaults measured: speed rows, and the headline cases they run on
 .venv/bin/python benchmarks/speed.py --device cpu --methods srmri,inverse-sr
 $MRISR benchmark --suite headline --update --cases through-plane --out benchmarks/results/headline --progress none \

@@ -54,16 +54,23 @@ def test_wavelet_fusion_takes_the_approximation_of_y_and_details_of_x():
     torch.testing.assert_close(WaveletFusion()(x, x), x)
 
 
-@pytest.mark.parametrize("k, fusion", [(1, True), (2, True), (3, True), (2, False)])
-def test_sampler_pulls_towards_the_measurement(k, fusion):
-    """With a flat Gaussian prior, the sample must agree with the LR data far better than the prior mean does."""
+@pytest.mark.parametrize("k, fusion, jacobian_free", [(1, True, False), (2, True, False), (3, True, False), (2, False, False), (1, True, True), (2, False, True)])
+def test_sampler_pulls_towards_the_measurement(k, fusion, jacobian_free):
+    """With a flat Gaussian prior, the sample must agree with the LR data far better than the prior mean does;
+    the Jacobian-free DPS step never asks the network for a gradient."""
     generator = torch.Generator().manual_seed(2)
     truth = torch.sin(torch.linspace(0, 6, 32))[None, None, None, :].repeat(2, 1, 32, 1).to(torch.float64)
     operator = downsampling_operator("box", (32, 32), (32, 8))
     measurement = operator(truth)
     upsampled = torch.nn.functional.interpolate(measurement, size=(32, 32), mode="nearest")
-    sampler = SRMRISampler(SCHEDULE, steps=30, k=k, rho=8.0, fusion=fusion, start_sigma=1.0)
-    out = sampler.sample(gaussian_score(0.0, 1.0), upsampled, measurement, operator, generator)
+    sampler = SRMRISampler(SCHEDULE, steps=30, k=k, rho=8.0, fusion=fusion, start_sigma=1.0, jacobian_free=jacobian_free)
+    prior = gaussian_score(0.0, 1.0)
+
+    def score(x, sigma):
+        assert not (jacobian_free and x.requires_grad), "a backward pass through the network"
+        return prior(x, sigma)
+
+    out = sampler.sample(score, upsampled, measurement, operator, generator)
     assert out.shape == truth.shape and torch.isfinite(out).all()
     consistency = torch.linalg.vector_norm(operator(out) - measurement) / torch.linalg.vector_norm(measurement)
     assert float(consistency) < 0.5
@@ -144,13 +151,18 @@ def test_auto_schedule_is_cheaper_only_for_thick_slices_with_dps_steps():
     auto = get_method("srmri").parse_options({})
     cheap = make_sampler(auto, SCHEDULE, "cpu", fusion=False, thick_slice_dps=True)
     usual = make_sampler(auto, SCHEDULE, "cpu", fusion=True, thick_slice_dps=False)
-    assert (cheap.k, cheap.corrector_steps, usual.k, usual.corrector_steps) == (4, 0, 2, 1)
+    assert (cheap.k, cheap.corrector_steps, cheap.jacobian_free, cheap.rho) == (1, 0, True, 2.0)
+    assert (usual.k, usual.corrector_steps, usual.jacobian_free, usual.rho) == (2, 1, False, 8.0)
     full = make_sampler(auto, SCHEDULE, "cuda:0", fusion=False, thick_slice_dps=True)
-    assert (full.k, full.corrector_steps) == (2, 1)  # the paper's full schedule keeps the preset it was made with
-    chosen = make_sampler(get_method("srmri").parse_options({"k": "3", "corrector_steps": "2"}), SCHEDULE, "cpu", False, True)
-    assert (chosen.k, chosen.corrector_steps) == (3, 2)  # a value the user gives is kept
+    assert (full.k, full.corrector_steps, full.jacobian_free) == (2, 1, False)  # the full schedule keeps the preset it was made with
+    given = {"k": "3", "corrector_steps": "2", "rho": "5", "dps_gradient": "network"}
+    chosen = make_sampler(get_method("srmri").parse_options(given), SCHEDULE, "cpu", False, True)
+    assert (chosen.k, chosen.corrector_steps, chosen.rho, chosen.jacobian_free) == (3, 2, 5.0, False)  # what the user gives is kept
     with pytest.raises(InputError, match="option k"):
         get_method("srmri").parse_options({"k": "0"})
+    for bad in ("-1", "fast"):
+        with pytest.raises(InputError, match="option rho"):
+            get_method("srmri").parse_options({"rho": bad})
 
 
 def test_projection_step_replaces_dps_and_meets_the_data():

@@ -43,8 +43,11 @@ class OptionInfo:
     maximum: float | None = None
 
     def parse(self, value: Any) -> Any:
-        """Convert (from text, for the command line) and check; errors name the option."""
-        kind = type(self.default)
+        """Convert (from text, for the command line) and check; errors name the option. An option
+        whose default is "auto" and that has a minimum takes "auto" or a number."""
+        if self.default == "auto" and self.minimum is not None and value == "auto":
+            return value
+        kind = float if self.default == "auto" and self.minimum is not None else type(self.default)
         try:
             if kind is bool and isinstance(value, str):
                 if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:

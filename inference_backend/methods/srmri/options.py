@@ -14,11 +14,20 @@ class SRMRIOptions(SliceMethodOptions):
     k: str = option(
         "auto",
         "data consistency every k-th step, wavelet fusion on the others (1 = pure DPS); the step is DPS, "
-        "or the exact projection where `consistency` names the acquisition (auto: in-plane). k=auto: 4 for thick "
-        "slices with DPS steps on the CPU schedule (each DPS step costs a backward pass), 2 otherwise",
+        "or the exact projection where `consistency` names the acquisition (auto: in-plane). k=auto: 1 for thick "
+        "slices with DPS steps on the CPU schedule (Jacobian-free steps are cheap), 2 otherwise",
         choices=("auto", *(str(k) for k in range(1, 11)), "20"),
     )
-    rho: float = option(8.0, "DPS step size (of the CPU schedule; tuned on a training scan)", minimum=0.0)
+    dps_gradient: str = option(
+        "auto",
+        "DPS gradient: through the network (the paper), or jacobian-free (taken at the denoised estimate: no "
+        "backward pass, the network stays on the inference engine); auto: jacobian-free for thick slices with DPS "
+        "steps on the CPU schedule, network otherwise",
+        choices=("auto", "network", "jacobian-free"),
+    )
+    rho: float | str = option(
+        "auto", "DPS step size of the CPU schedule (auto: 2 for thick slices with DPS steps, 8 otherwise; tuned on training scans)", minimum=0.0
+    )
     snr: float = option(0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0)
     corrector_steps: str = option(
         "auto",

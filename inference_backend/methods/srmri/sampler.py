@@ -8,7 +8,8 @@ Sampler (SRMRI, Algorithm 1), for i = N..1:
 
 1. predictor (reverse diffusion): x' = x + (s_i^2 - s_{i-1}^2) score + sqrt(s_i^2 - s_{i-1}^2) z;
 2. every k-th step, diffusion posterior sampling (DPS): x0_hat = x + s_i^2 score (Tweedie),
-   x_{i-1} = x' - rho * grad_x || y_lr - H(x0_hat) ||, H a down-sampling operator;
+   x_{i-1} = x' - rho * grad_x || y_lr - H(x0_hat) ||, H a down-sampling operator (``jacobian_free``:
+   the gradient taken with respect to x0_hat, i.e. without the backward pass through the network);
    the other steps, wavelet fusion: x_{i-1} = W^-1(A(y_up), D(x')) (bior4.4, 2 levels:
    approximation band from the up-sampled scan, detail bands from the sample). Where the
    acquisition is known exactly (an in-plane acquisition matrix is k-space truncation), the
@@ -63,6 +64,7 @@ class SRMRISampler:
     corrector_steps: int = 1  # M
     fusion: bool = True  # False: plain predictor on non-DPS steps (the ablation)
     start_sigma: float | None = 0.1  # None: start from pure noise at sigma_max
+    jacobian_free: bool = False  # DPS gradient taken at x0_hat, not through the network (no backward pass)
 
     def sample(
         self,
@@ -87,14 +89,16 @@ class SRMRISampler:
             consistency_step = (self.steps - i) % self.k == 0
             use_dps = consistency_step and projection is None
             with torch.enable_grad():
-                x_in = x.detach().requires_grad_(use_dps)
+                x_in = x.detach().requires_grad_(use_dps and not self.jacobian_free)
                 s = score(x_in, level)
                 step_variance = sigma**2 - sigma_next**2
                 x_next = x_in + step_variance * s + np.sqrt(step_variance) * noise()
                 if use_dps:
                     x0_hat = x_in + sigma**2 * s
+                    if self.jacobian_free:  # d x0_hat / d x taken as the identity
+                        x0_hat = x0_hat.detach().requires_grad_(True)
                     residual = torch.linalg.vector_norm((measurement - operator(x0_hat)).flatten(1), dim=1).sum()
-                    (gradient,) = torch.autograd.grad(residual, x_in)
+                    (gradient,) = torch.autograd.grad(residual, x0_hat if self.jacobian_free else x_in)
                     x_next = x_next - self.rho * gradient
             x = x_next.detach()
             if consistency_step and projection is not None:
