@@ -128,3 +128,6 @@ $MRISR benchmark --suite headline --update --cases 1of4 --out benchmarks/results
 benchmarks/fewshot_flair.sh
 # Variance calibration on a non-T1 scan no model saw
 $MRISR benchmark --suite clinical --cases ms_p07_FLAIR_5mm --samples 8 --out benchmarks/results/studies/variance-calibration/ms_p07_FLAIR --progress none --methods "res-srdiff msp-sr"
+# The CPU inference engine against eager PyTorch, in one run
+$MRISR benchmark --suite headline --cases mni152_through-plane --out benchmarks/results/studies/engine-ab --progress none \
+  --methods "res-srdiff:engine=onnxruntime res-srdiff:engine=pytorch msp-sr:engine=onnxruntime msp-sr:engine=pytorch"
