@@ -25,9 +25,18 @@ from inference_backend.operators import CONSISTENCY_CHOICES
 T = TypeVar("T", bound="MethodOptions")
 
 
-def option(default: Any, help: str, *, choices: tuple[Any, ...] | None = None, minimum: float | None = None, maximum: float | None = None):
-    """A dataclass field with what users are told about it and what values it accepts."""
-    metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    number: type | None = None,
+):
+    """A dataclass field with what users are told about it and what values it accepts;
+    ``number`` (int or float) with the default "auto": "auto" or a number of that type."""
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "number": number}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -41,13 +50,13 @@ class OptionInfo:
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    number: type | None = None  # with the default "auto": "auto" or a number of this type
 
     def parse(self, value: Any) -> Any:
-        """Convert (from text, for the command line) and check; errors name the option. An option
-        whose default is "auto" and that has a minimum takes "auto" or a number."""
-        if self.default == "auto" and self.minimum is not None and value == "auto":
+        """Convert (from text, for the command line) and check; errors name the option."""
+        if self.number is not None and value == "auto":
             return value
-        kind = float if self.default == "auto" and self.minimum is not None else type(self.default)
+        kind = self.number or type(self.default)
         try:
             if kind is bool and isinstance(value, str):
                 if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:

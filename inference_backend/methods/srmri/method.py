@@ -42,10 +42,10 @@ class ScoreNet(ScheduledUNet):
         return output / sigma.view(-1, *([1] * (x.ndim - 1)))
 
 
-# what k and corrector_steps at auto become (chosen on the tuning slabs: docs/methods/srmri.md)
-# CPU schedule, thick slices with DPS steps: a Jacobian-free DPS step on every noise scale, no corrector (a third of the
-# earlier time, -0.03 to +0.02 dB); elsewhere the earlier preset (in-plane the corrector is worth 0.05-0.39 dB; the full
-# GPU schedule is untuned)
+# What the options left at auto become (chosen on the tuning slabs: docs/methods/srmri.md). CPU schedule,
+# thick slices with DPS steps: a Jacobian-free DPS step on every noise scale, no corrector (a third of the
+# earlier time, -0.03 to +0.02 dB); elsewhere the earlier preset (in-plane the corrector is worth
+# 0.05-0.39 dB; the full GPU schedule is untuned).
 THICK_SLICE_DPS_PRESET = {"k": 1, "corrector_steps": 0, "dps_gradient": "jacobian-free", "rho": 2.0}
 DEFAULT_PRESET = {"k": 2, "corrector_steps": 1, "dps_gradient": "network", "rho": 8.0}
 
@@ -63,10 +63,10 @@ def make_sampler(options: SRMRIOptions, schedule: VESchedule, device: str, fusio
     return SRMRISampler(
         schedule,
         steps=steps,
-        k=int(chosen["k"]),
-        rho=float(chosen["rho"]) * options.steps / steps,
+        k=chosen["k"],
+        rho=chosen["rho"] * options.steps / steps,
         snr=options.snr,
-        corrector_steps=int(chosen["corrector_steps"]),
+        corrector_steps=chosen["corrector_steps"],
         fusion=fusion,
         start_sigma=None if full or options.start_sigma <= 0 else options.start_sigma,
         jacobian_free=chosen["dps_gradient"] == "jacobian-free",

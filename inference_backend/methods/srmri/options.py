@@ -11,12 +11,14 @@ from inference_backend.operators import AXIS_OPERATORS
 class SRMRIOptions(SliceMethodOptions):
     model: str = option("srmri", "model name (bundled, or in the user models folder)")
     steps: int = option(20, "noise scales N of the CPU schedule (the paper: 2000)", minimum=2, maximum=4000)
-    k: str = option(
+    k: int | str = option(
         "auto",
         "data consistency every k-th step, wavelet fusion on the others (1 = pure DPS); the step is DPS, "
         "or the exact projection where `consistency` names the acquisition (auto: in-plane). k=auto: 1 for thick "
         "slices with DPS steps on the CPU schedule (Jacobian-free steps are cheap), 2 otherwise",
-        choices=("auto", *(str(k) for k in range(1, 11)), "20"),
+        minimum=1,
+        maximum=100,
+        number=int,
     )
     dps_gradient: str = option(
         "auto",
@@ -26,14 +28,19 @@ class SRMRIOptions(SliceMethodOptions):
         choices=("auto", "network", "jacobian-free"),
     )
     rho: float | str = option(
-        "auto", "DPS step size of the CPU schedule (auto: 2 for thick slices with DPS steps, 8 otherwise; tuned on training scans)", minimum=0.0
+        "auto",
+        "DPS step size of the CPU schedule (auto: 2 for thick slices with DPS steps, 8 otherwise; tuned on training scans)",
+        minimum=0.0,
+        number=float,
     )
     snr: float = option(0.16, "Langevin corrector signal-to-noise ratio", minimum=0.0)
-    corrector_steps: str = option(
+    corrector_steps: int | str = option(
         "auto",
         "Langevin corrector steps M after each predictor step (the paper: 1; 0: predictor only); auto: 0 for thick "
         "slices with DPS steps on the CPU schedule, 1 otherwise",
-        choices=("auto", "0", "1", "2", "3"),
+        minimum=0,
+        maximum=10,
+        number=int,
     )
     fusion: str = option(
         "auto",
