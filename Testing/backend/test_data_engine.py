@@ -49,6 +49,22 @@ def test_generator_is_deterministic_under_a_seed_and_varies_across_seeds():
     assert not np.allclose(first, other)
 
 
+def test_the_random_contrast_share_decides_how_often_tissue_order_follows_a_prior():
+    """Priors: white matter brighter than grey (T1) or darker (T2), 5 units apart at most;
+    uniform contrasts (SynthSR's randomisation) put the two classes anywhere in 10-255."""
+
+    def far_from_priors(share: float) -> float:
+        generator = SyntheticBrainGenerator([toy_labels()], toy_priors(), random_contrast_share=share)
+        rng = np.random.default_rng(0)
+        draws = [generator.class_intensities(rng)[0] for _ in range(400)]
+        prior_pairs = ((120, 200), (90, 60))
+        return np.mean([min(abs(m[1] - g) + abs(m[2] - w) for g, w in prior_pairs) > 40 for m in draws])
+
+    assert far_from_priors(0.0) == 0.0
+    assert far_from_priors(1.0) > 0.8
+    assert far_from_priors(0.7) == pytest.approx(0.7 * far_from_priors(1.0), abs=0.08)
+
+
 def test_generated_images_have_the_normalised_range_and_tissue_contrast():
     generator = SyntheticBrainGenerator([toy_labels()], toy_priors())
     for seed in range(4):

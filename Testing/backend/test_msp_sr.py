@@ -136,7 +136,7 @@ def test_replay_mixes_the_in_domain_data_into_the_target_stage(tiny_models, monk
     write_volume(make_volume(shape=(40, 36, 34), spacing=(1.0, 1.0, 1.0)), scan)
     phantom = make_volume(shape=(40, 36, 34), spacing=(1.0, 1.0, 1.0)).array / 50.0 - 1.0
     asked = []
-    monkeypatch.setattr(msp_sr, "default_sources", lambda data, scans: asked.append(scans) or [(lambda rng: phantom, 1.0)])
+    monkeypatch.setattr(msp_sr, "default_sources", lambda data, scans, mix: asked.append(scans) or [(lambda rng: phantom, 1.0)])
     common = ["--stage", "target", "--hr", str(scan), "--start-from", "tiny-msp", "--data", str(tiny_models), "--minutes", "0.02",
               "--threads", "1", "--export", "--models-dir", str(tiny_models / "models"), "--export-name", "site-replay", "--run-dir", str(tiny_models / "run")]  # fmt: skip
     with pytest.raises(SystemExit):

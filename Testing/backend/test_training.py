@@ -14,7 +14,7 @@ from inference_backend.data.synth import augment_real
 from inference_backend.training import res_srdiff, srmri
 
 
-def toy_sources(data_dir):
+def toy_sources(data_dir, *_, **__):
     """A phantom head instead of the development data: the same code path, seconds instead of minutes."""
     volume = smooth_phantom((36, 36, 36)) / 100 - 1
     return [(lambda rng: augment_real(volume, rng), 1.0)]

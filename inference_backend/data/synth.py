@@ -90,25 +90,27 @@ def augment_intensity(image: np.ndarray, rng: np.random.Generator, bias_strength
 class SyntheticBrainGenerator:
     """Draws HR brain images of random contrast and shape from label maps."""
 
-    def __init__(self, label_maps: list[np.ndarray], priors: LabelPriors) -> None:
+    def __init__(self, label_maps: list[np.ndarray], priors: LabelPriors, random_contrast_share: float = 0.25) -> None:
         self.label_maps = label_maps
         self.priors = priors
+        self.random_contrast_share = random_contrast_share  # uniform class intensities (SynthSR): any contrast
         lookup_size = int(max(m.max() for m in label_maps)) + 1
         # label value -> tissue class; labels without a prior (e.g. 29) count as background (class 0)
         self.label_to_class = np.zeros(max(lookup_size, int(priors.labels.max()) + 1), dtype=np.int64)
         self.label_to_class[priors.labels] = priors.classes
 
     @classmethod
-    def from_directory(cls, directory: Path) -> "SyntheticBrainGenerator":
+    def from_directory(cls, directory: Path, random_contrast_share: float = 0.25) -> "SyntheticBrainGenerator":
         maps = [read_volume(p).array.astype(np.int16) for p in sorted(directory.glob("brain*_labels.nii.gz"))]
-        return cls(maps, LabelPriors.load(directory / "priors"))
+        return cls(maps, LabelPriors.load(directory / "priors"), random_contrast_share)
 
     def class_intensities(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Per-class mean and std: from a contrast prior (T1 mostly) or uniform (contrast-agnostic)."""
-        draw = rng.uniform()
+        """Per-class mean and std: uniform (contrast-agnostic) in ``random_contrast_share`` of the
+        draws, else from a contrast prior (T1 in 80% of those, T2 in 20%)."""
+        draw, prior_share = rng.uniform(), 1.0 - self.random_contrast_share
         count = self.priors.means["t1_hr"].shape[1]
-        if draw < 0.75:
-            contrast = "t1_hr" if draw < 0.6 else "t2"
+        if draw < prior_share:
+            contrast = "t1_hr" if draw < 0.8 * prior_share else "t2"
             means_prior, stds_prior = self.priors.means[contrast], self.priors.stds[contrast]
             means = rng.normal(means_prior[0], means_prior[1])
             stds = np.abs(rng.normal(stds_prior[0], stds_prior[1]))

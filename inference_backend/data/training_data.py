@@ -16,6 +16,7 @@ Deterministic under a seed (one ``numpy`` generator per worker, seeded from it).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -164,13 +165,31 @@ class VolumeCropStream(torch.utils.data.IterableDataset):
         return np.ascontiguousarray(crop, dtype=np.float32)
 
 
-def default_sources(
-    data_dir: Path, synthetic_share: float = 0.5, scans: tuple[str, ...] = TRAINING_SCANS
-) -> list[tuple[VolumeSource, float]]:
+@dataclass(frozen=True)
+class DataMix:
+    """How the HR images are drawn: the share of synthetic label-map brains (the rest: the real
+    training scans), and the share of those whose contrast is uniformly random (SynthSR's
+    contrast randomisation; the rest follow the T1/T2 priors)."""
+
+    synthetic_share: float = 0.5
+    random_contrast_share: float = 0.25
+
+    def description(self, scans: tuple[str, ...] = TRAINING_SCANS) -> str:
+        prior = 1 - self.random_contrast_share
+        return (
+            f"2D patches from HR volumes: {self.synthetic_share:.0%} synthetic brains from the 5 SynthSR label maps (random "
+            f"affine + elastic deformation; GMM intensities from the T1 prior ({0.8 * prior:.0%}), the T2 prior "
+            f"({0.2 * prior:.0%}) or uniform ({self.random_contrast_share:.0%}); partial-volume blur, bias field, gamma) and "
+            f"{1 - self.synthetic_share:.0%} augmented real scans ({', '.join(scans)}: flips, bias field, gamma)."
+        )
+
+
+def default_sources(data_dir: Path, scans: tuple[str, ...] = TRAINING_SCANS, mix: DataMix = DataMix()) -> list[tuple[VolumeSource, float]]:
     """Synthetic label-map brains and the training real scans (never the held-out ones)."""
-    generator = SyntheticBrainGenerator.from_directory(data_dir / "labels")
-    sources: list[tuple[VolumeSource, float]] = [(generator.sample, synthetic_share)]
-    return sources + [(source, (1 - synthetic_share) * weight) for source, weight in scan_sources([data_dir / "real" / f"{name}.nii.gz" for name in scans])]
+    generator = SyntheticBrainGenerator.from_directory(data_dir / "labels", mix.random_contrast_share)
+    sources: list[tuple[VolumeSource, float]] = [(generator.sample, mix.synthetic_share)]
+    real = scan_sources([data_dir / "real" / f"{name}.nii.gz" for name in scans])
+    return sources + [(source, (1 - mix.synthetic_share) * weight) for source, weight in real]
 
 
 def scan_sources(paths: list[Path]) -> list[tuple[VolumeSource, float]]:

@@ -144,6 +144,11 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument(
         "--factors", type=parse_factors, default=training_data.DEFAULT_FACTORS, help="down-sampling factors drawn for the pairs, e.g. 4 or 2,3,4,5,6"
     )
+    mix = training_data.DataMix()
+    parser.add_argument("--synthetic-share", type=parse_share, default=mix.synthetic_share, help="share of synthetic label-map brains (the rest: real scans)")
+    parser.add_argument(
+        "--random-contrast-share", type=parse_share, default=mix.random_contrast_share, help="share of synthetic brains of uniformly random contrast"
+    )
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where --export writes NAME.pt and NAME.json")
@@ -152,6 +157,10 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
         "--init-from", help="start a new run from an installed model's weights (e.g. the bundled one), not from scratch"
     )
     return parser
+
+
+def data_mix(args: argparse.Namespace) -> training_data.DataMix:
+    return training_data.DataMix(args.synthetic_share, args.random_contrast_share)
 
 
 def widen_inputs(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -243,7 +252,7 @@ def resume(recipe: TrainingRecipe, args: argparse.Namespace) -> TrainingState:
 
 def pair_loader(recipe: TrainingRecipe, args: argparse.Namespace, step: int) -> torch.utils.data.DataLoader:
     """Batches of the recipe's training pairs, seeded by the step the run resumes at."""
-    sources = recipe.sources if recipe.sources is not None else training_data.default_sources(args.data)
+    sources = recipe.sources if recipe.sources is not None else training_data.default_sources(args.data, mix=data_mix(args))
     if recipe.make_stream is not None:
         stream = recipe.make_stream(sources, args.seed * 7919 + step)
     else:

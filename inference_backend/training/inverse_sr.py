@@ -19,11 +19,12 @@ from inference_backend.methods.inverse_sr.method import MODEL_NAME
 from inference_backend.networks.autoencoder import PriorAutoencoder
 from inference_backend.training.common import (
     TrainingRecipe,
+    data_mix,
     script_command,
     train,
     training_parser,
 )
-from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
+from inference_backend.training.res_srdiff import data_description, patch_psnr
 
 KL_WEIGHT = 1e-6
 CROP = 48
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     model = PriorAutoencoder()
     if args.data is None:
         raise SystemExit("no --data folder (../shared/data is absent)")
-    sources = default_sources(args.data)  # read once: validation and training
+    sources = default_sources(args.data, mix=data_mix(args))  # read once: validation and training
     val_stream = VolumeCropStream(sources, crop=64, crops_per_refresh=2, seed=10_000)
     val_hr = torch.stack([c["hr"] for c in itertools.islice(iter(val_stream), 8)])
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     card = {
         "method": "inverse-sr",
         "paper": "InverseSR (generative-prior inversion), decoder variant",
-        "data": DATA_DESCRIPTION.replace("2D patches", f"{args.patch}^3 crops (random flips)"),
+        "data": data_description(data_mix(args)).replace("2D patches", f"{args.patch}^3 crops (random flips)"),
         "loss": f"L1 reconstruction + {KL_WEIGHT} * KL",
         "validation": {"note": "reconstruction PSNR of 8 fixed 64^3 crops (range 2)"},
     }

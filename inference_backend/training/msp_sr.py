@@ -28,6 +28,7 @@ import torch
 
 from inference_backend.assets import verified_model
 from inference_backend.data.training_data import (
+    DataMix,
     SlicePairStream,
     default_sources,
     natural_image_sources,
@@ -41,11 +42,12 @@ from inference_backend.methods.msp_sr.method import (
 from inference_backend.schedulers.sr3 import SR3Schedule, alphas_cumprod
 from inference_backend.training.common import (
     TrainingRecipe,
+    data_mix,
     script_command,
     train,
     training_parser,
 )
-from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
+from inference_backend.training.res_srdiff import data_description, patch_psnr
 
 GAMMA = 0.5
 LOSS_BORDER = 12  # pixels at the patch border where A restricted to the patch is inexact
@@ -77,14 +79,14 @@ def msp_sr_loss(model: MSPSRNet, batch: dict[str, torch.Tensor], gamma: float = 
     return gamma * ground_truth_term + (1 - gamma) * consistency_term
 
 
-def stage_sources(source: str, data: Path | None, hr: list[Path]) -> list:
+def stage_sources(source: str, data: Path | None, hr: list[Path], mix: DataMix) -> list:
     """The training images of a stage: photographs, development brains, or given HR scans."""
     if source == "natural":
         return natural_image_sources()
     if source == "brain":
         if data is None:
             raise SystemExit("no --data folder (../shared/data is absent)")
-        return default_sources(data, scans=IN_DOMAIN_SCANS)
+        return default_sources(data, IN_DOMAIN_SCANS, mix)
     if not hr:
         raise SystemExit("--source scans needs --hr SCAN [SCAN ...]")
     return scan_sources(hr)
@@ -164,9 +166,9 @@ def run_stage(args: argparse.Namespace, command: str) -> int:
     """Train the stage ``args`` name (its sources, its start model, its card)."""
     source, start_from, _ = STAGES[args.stage]
     source = args.source or source
-    sources = stage_sources(source, args.data, args.hr)
+    sources = stage_sources(source, args.data, args.hr, data_mix(args))
     if args.replay > 0:
-        sources = with_replay(sources, stage_sources("brain", args.data, []), args.replay)
+        sources = with_replay(sources, stage_sources("brain", args.data, [], data_mix(args)), args.replay)
     model = build_model(args.stage, args)
     start_name = None if start_from is None else (args.start_from or start_from)
     validation = SlicePairStream(
@@ -183,8 +185,7 @@ def run_stage(args: argparse.Namespace, command: str) -> int:
 
     descriptions = {
         "natural": "64x64 patches of the 18 grey photographs bundled with scikit-image (rotations, flips, gamma).",
-        "brain": DATA_DESCRIPTION.replace("chris_t1, stroke_T1", ", ".join(IN_DOMAIN_SCANS))
-        + " chris_t1 is also held out here: it is the few-shot target scan.",
+        "brain": data_description(data_mix(args), IN_DOMAIN_SCANS) + " chris_t1 is also held out here: it is the few-shot target scan.",
         "scans": "augmented slices of the given HR scans: " + ", ".join(p.name for p in args.hr),
     }
     card = {

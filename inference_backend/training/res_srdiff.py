@@ -22,6 +22,7 @@ import torch
 
 from inference_backend.data.training_data import (
     TRAINING_SCANS,
+    DataMix,
     SlicePairStream,
     default_sources,
 )
@@ -33,18 +34,19 @@ from inference_backend.methods.res_srdiff.method import (
 from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
 from inference_backend.training.common import (
     TrainingRecipe,
+    data_mix,
     parse_share,
     script_command,
     train,
     training_parser,
 )
 
-DATA_DESCRIPTION = (
-    "2D patches from HR volumes: 50% synthetic brains from the 5 SynthSR label maps (random affine + elastic "
-    "deformation, GMM intensities from T1/T2 priors or uniform, partial-volume blur, bias field, gamma) and 50% "
-    f"augmented real scans ({', '.join(TRAINING_SCANS)}: flips, bias field, gamma). Held out of training: seg3D_MR and "
-    "both MNI152 templates (nilearn's and spm152), which the benchmark evaluates on."
-)
+
+def data_description(mix: DataMix = DataMix(), scans: tuple[str, ...] = TRAINING_SCANS) -> str:
+    return mix.description(scans) + (
+        " Held out of training: seg3D_MR and both MNI152 templates (nilearn's and spm152), which the benchmark evaluates "
+        "on, and the non-T1 development scans (stroke_T2, stroke_FLAIR, every ms_p07 scan)."
+    )
 
 
 def degradation_description(in_plane_share: float) -> str:
@@ -113,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         "method": "res-srdiff",
         "paper": "Res-SRDiff (residual-shifting diffusion, after ResShift)",
         "schedule": asdict(schedule),
-        "data": DATA_DESCRIPTION + context_description(args.context, args.context_dropout),
+        "data": data_description(data_mix(args)) + context_description(args.context, args.context_dropout),
         "degradations": degradation_description(args.in_plane_share),
         "loss": "MSE on x0, t uniform over the 4 steps (each session's --last-step-share of the batch at t = T)",
         "validation": {
-            "note": "96 fixed 96x96 validation patches of the training distribution, PSNR over range 2: val_psnr of a 4-step "
+            "note": "96 fixed 96x96 validation patches of the default data mix (whatever a session trains on), PSNR over range 2: val_psnr of a 4-step "
             "sample, val_psnr_mean of the posterior mean (the one-sample default)"
         },
     }

@@ -19,11 +19,12 @@ from inference_backend.methods.srmri.method import MODEL_NAME, ScoreNet
 from inference_backend.schedulers.score_sde import VESchedule, dsm_loss
 from inference_backend.training.common import (
     TrainingRecipe,
+    data_mix,
     script_command,
     train,
     training_parser,
 )
-from inference_backend.training.res_srdiff import DATA_DESCRIPTION, patch_psnr
+from inference_backend.training.res_srdiff import data_description, patch_psnr
 
 VALIDATION_SIGMAS = (0.05, 0.2, 0.5)
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "method": "srmri",
         "paper": "SRMRI (score-based prior, DPS + wavelet fusion)",
         "schedule": asdict(schedule),
-        "data": DATA_DESCRIPTION + " HR patches only: the prior never sees an LR image.",
+        "data": data_description(data_mix(args)) + " HR patches only: the prior never sees an LR image.",
         "loss": "denoising score matching, sigma^2-weighted, sigma log-uniform in [sigma_min, sigma_max]",
         "validation": {"note": "Tweedie denoising PSNR of 96 fixed 96x96 HR patches at sigma 0.05/0.2/0.5 (range 2)"},
     }
