@@ -7,14 +7,22 @@ import numpy as np
 import pytest
 from conftest import make_volume
 
-from inference_backend.evaluation.calibration import conformal_scale, coverage, gaussian_nll, reliability
+from inference_backend.evaluation.calibration import (
+    conformal_scale,
+    coverage,
+    gaussian_nll,
+    pooled_conformal_scale,
+    reliability,
+    subset_statistics,
+)
 from inference_backend.imaging.volume import Grid
 from inference_backend.job import JobOptions
 from inference_backend.methods.slicing import SlicePlan
 from inference_backend.methods.variance_calibration import calibration_for
 from inference_backend.pipeline import process
 
-CARD = {"variance_calibration": {"level": 0.9, "z": 1.645, "data": "a training slab", "samples": 8, "scales": {"thick-slices": {"2": 1.5, "4": 3.0}}}}
+SCALES = {"8": {"thick-slices": {"2": 1.5, "4": 3.0}}, "2": {"thick-slices": {"4": 7.0}}}  # samples -> acquisition -> factor
+CARD = {"variance_calibration": {"level": 0.9, "z": 1.645, "data": "a training slab", "scales": SCALES}}
 
 
 def test_an_over_confident_map_is_scaled_until_its_intervals_hold():
@@ -32,29 +40,52 @@ def test_an_over_confident_map_is_scaled_until_its_intervals_hold():
     np.testing.assert_allclose(observed, levels, atol=0.02)  # on the diagonal at every level
 
 
-def test_the_card_entry_of_the_nearest_calibrated_factor_applies():
+def test_fewer_samples_need_a_wider_factor_and_their_runs_are_calibrated_together():
+    """The spread of 2 samples is a noisy estimate of the sampler's spread: for the same 90%
+    interval its factor is far larger than for 8 (Student's t with 1 against 7 degrees of freedom)."""
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=(30, 30, 30))
+    samples = rng.normal(size=(8, *reference.shape))  # truth and samples from one posterior: a sampler calibrated in the limit
+    mask = np.ones(reference.shape, bool)
+    pairs, eights = subset_statistics(samples, 2), subset_statistics(samples, 8)
+    assert len(pairs) == 4 and len(eights) == 1
+    np.testing.assert_allclose(pairs[1][0], samples[2:4].mean(0))
+    np.testing.assert_allclose(eights[0][1], samples.var(0, ddof=1))
+    # error of an N-sample mean over its std estimate: sqrt(1 + 1/N) t_{N-1}; 90% quantiles 6.31 * 1.22, 1.89 * 1.06
+    assert pooled_conformal_scale(reference, pairs, mask) == pytest.approx(6.314 * np.sqrt(1.5) / 1.645, rel=0.05)
+    assert pooled_conformal_scale(reference, eights, mask) == pytest.approx(1.895 * np.sqrt(1.125) / 1.645, rel=0.05)
+
+
+def test_the_card_entry_of_the_nearest_sample_count_and_factor_applies():
     grid = lambda spacing: Grid((8, 8, 8), spacing, (0, 0, 0), np.eye(3))  # noqa: E731
     fine = Grid((8, 8, 32), (1, 1, 1), (0, 0, 0), np.eye(3))
-    at_x3_5 = calibration_for(CARD, SlicePlan.between(grid((1, 1, 3.5)), fine))
+    at_x3_5 = calibration_for(CARD, SlicePlan.between(grid((1, 1, 3.5)), fine), samples=8)
     assert at_x3_5.scale == 3.0 and "90% of voxels within 1.645 sigma" in at_x3_5.meaning and "x4" in at_x3_5.meaning
-    assert calibration_for(CARD, SlicePlan.between(grid((1, 1, 2.2)), fine)).scale == 1.5
-    assert calibration_for(CARD, SlicePlan.between(grid((2, 2, 1)), fine)) is None  # in-plane: not calibrated
-    assert calibration_for({}, SlicePlan.between(grid((1, 1, 4)), fine)) is None
+    assert "8 samples" in at_x3_5.meaning
+    assert calibration_for(CARD, SlicePlan.between(grid((1, 1, 2.2)), fine), samples=10).scale == 1.5
+    two = calibration_for(CARD, SlicePlan.between(grid((1, 1, 4)), fine), samples=3)  # 3 is nearer 2 than 8 on a log scale
+    assert two.scale == 7.0 and "2 samples" in two.meaning
+    assert calibration_for(CARD, SlicePlan.between(grid((1, 1, 2)), fine), samples=2).scale == 7.0  # the nearest factor of that count
+    assert calibration_for(CARD, SlicePlan.between(grid((2, 2, 1)), fine), samples=8) is None  # in-plane: not calibrated
+    assert calibration_for({}, SlicePlan.between(grid((1, 1, 4)), fine), samples=8) is None
 
 
 def test_a_job_applies_the_calibration_and_says_what_the_map_means(tiny_model):
     card_path = tiny_model / "tiny-res-srdiff.json"
     card = json.loads(card_path.read_text())
-    card_path.write_text(json.dumps(card | CARD))
+    fitted_with = {"adapt_steps": 0, "sampler": "auto"}  # what the calibration ran: it holds for these only
+    card_path.write_text(json.dumps(card | {"variance_calibration": CARD["variance_calibration"] | {"options": fitted_with}}))
     volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 3.0))
 
-    def run(variance: str):
-        options = {"model": "tiny-res-srdiff", "adapt_steps": 0, "variance": variance}
+    def run(variance: str, **more: str):
+        options = {"model": "tiny-res-srdiff", "adapt_steps": 0, "variance": variance, **more}
         return process(volume, JobOptions(method="res-srdiff", method_options=options, scale=(1, 1, 3), samples=3))
 
-    calibrated, raw = run("calibrated"), run("raw")
+    calibrated, raw, other_sampler = run("calibrated"), run("raw"), run("calibrated", sampler="deterministic")
+    assert other_sampler.report["resolved_options"]["variance"]["calibrated"] is False
+    assert "does not hold for sampler=deterministic (fitted with auto)" in other_sampler.report["resolved_options"]["variance"]["meaning"]
     assert calibrated.report["resolved_options"]["variance"]["calibrated"] is True
     assert "within 1.645 sigma" in calibrated.report["resolved_options"]["variance"]["meaning"]
     assert raw.report["resolved_options"]["variance"] == {"calibrated": False, "meaning": "the samples' spread, not calibrated: a relative map"}
-    np.testing.assert_allclose(calibrated.variance.array, raw.variance.array * 3.0**2, rtol=1e-4)  # x3 -> the x4 entry
+    np.testing.assert_allclose(calibrated.variance.array, raw.variance.array * 7.0**2, rtol=1e-4)  # 3 samples, x3 -> the x4 entry of 2 samples
     np.testing.assert_array_equal(calibrated.sr.array, raw.sr.array)  # the estimate itself does not change

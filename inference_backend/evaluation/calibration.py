@@ -46,8 +46,22 @@ def gaussian_nll(reference: np.ndarray, mean: np.ndarray, variance: np.ndarray, 
 def conformal_scale(reference: np.ndarray, mean: np.ndarray, variance: np.ndarray, mask: np.ndarray, level: float = 0.9) -> float:
     """The factor c on the standard deviation such that ``level`` of the voxels lie within
     mean +- z c sigma (split conformal calibration of the standardised error)."""
-    z = standardised_errors(reference, mean, variance, mask)
+    return pooled_conformal_scale(reference, [(mean, variance)], mask, level)
+
+
+def pooled_conformal_scale(
+    reference: np.ndarray, estimates: list[tuple[np.ndarray, np.ndarray]], mask: np.ndarray, level: float = 0.9
+) -> float:
+    """:func:`conformal_scale` over the voxels of several (mean, variance) estimates of one reference."""
+    z = np.concatenate([standardised_errors(reference, mean, variance, mask) for mean, variance in estimates])
     return float(np.quantile(z[np.isfinite(z)], level) / stats.norm.ppf(0.5 + level / 2))
+
+
+def subset_statistics(samples: np.ndarray, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(mean, unbiased variance) of each disjoint run of ``count`` consecutive samples (axis 0):
+    what a job of ``count`` samples would have given, as many times as the samples allow."""
+    groups = [samples[start : start + count] for start in range(0, len(samples) - count + 1, count)]
+    return [(group.mean(axis=0), group.var(axis=0, ddof=1)) for group in groups]
 
 
 def reliability_diagram(path: Path, curves: dict[str, list[tuple[float, float]]], title: str) -> None:

@@ -121,8 +121,8 @@ class SliceMethodOptions(MethodOptions):
     )
     variance: str = option(
         "calibrated",
-        "the variance map of several samples: calibrated (scaled as the model card's calibration says, where it "
-        "has one for this acquisition) or raw (the samples' spread as it is)",
+        "the variance map of several samples: calibrated (scaled as the model card's calibration says for the "
+        "nearest calibrated sample count and factor, where it has one for this acquisition) or raw (the samples' spread as it is)",
         choices=("calibrated", "raw"),
     )
 

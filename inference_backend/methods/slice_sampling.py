@@ -24,7 +24,7 @@ from inference_backend.methods.slicing import (
     head_box,
     run_slices,
 )
-from inference_backend.methods.variance_calibration import calibration_for
+from inference_backend.methods.variance_calibration import variance_report
 from inference_backend.networks.engine import inference_engine
 from inference_backend.networks.unet import ScheduledUNet
 from inference_backend.operators import consistency
@@ -81,14 +81,9 @@ def sample_slices(
                 statistics.add(estimate if acquisition == "none" else consistency.project(estimate, measurement, acquisition, thickness))
     variance, resolved = statistics.variance, {"consistency": acquisition, "engine": engine}
     if variance is not None:
-        calibration = calibration_for(model.card, plan) if request.options.variance == "calibrated" else None
-        if calibration is not None:
-            variance = variance * calibration.scale**2
-        resolved["variance"] = (
-            {"calibrated": True, "scale_on_std": calibration.scale, "meaning": calibration.meaning}
-            if calibration is not None
-            else {"calibrated": False, "meaning": "the samples' spread, not calibrated: a relative map"}
-        )
+        scale, resolved["variance"] = variance_report(model.card, plan, request.samples, request.options)
+        if scale is not None:
+            variance = variance * scale**2
     return MethodResult(
         volume=Volume(normalizer.inverse(statistics.mean), request.target),
         variance=None if variance is None else Volume(normalizer.inverse_variance(variance), request.target),

@@ -3,17 +3,25 @@
 The spread of a few diffusion samples is not the error a voxel has: on the development scans
 Res-SRDiff's 90% interval held the truth in a fifth of the voxels. ``benchmarks/calibrate_variance.py``
 measures, on a training scan the evaluation never uses, the factor on the standard deviation
-that makes 90% of voxels fall within 1.645 sigma (split conformal calibration), per acquisition
-and scale factor, and writes it into the model card; a job scales its variance by it (the
-nearest calibrated factor) and says in its report what the map then means.
+that makes 90% of voxels fall within 1.645 sigma (split conformal calibration), per number of
+samples, acquisition and scale factor, and writes it into the model card; a job scales its
+variance by the entry nearest to its own sample count and factor, and says in its report what
+the map then means. The sample count matters: the spread of 2 samples is a far noisier
+estimate than that of 8, so the same nominal interval needs a wider factor.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from inference_backend.methods.options import MethodOptions
 from inference_backend.methods.slicing import SlicePlan
+
+RAW_MEANING = "the samples' spread, not calibrated: a relative map"
+# options that leave the samples as they are (or name the model, whose card this is)
+NOT_SAMPLING_OPTIONS = ("variance", "engine", "batch_size", "model")
 
 
 @dataclass(frozen=True)
@@ -28,18 +36,52 @@ def acquisition_and_factor(plan: SlicePlan) -> tuple[str, float]:
     return kind, max((plan.factors[a] for a in plan.coarse_axes), default=1.0)
 
 
-def calibration_for(card: dict[str, Any], plan: SlicePlan) -> VarianceCalibration | None:
-    """The card's calibration for this job's acquisition, at the calibrated factor nearest to
-    its own; None where the card has none for it."""
-    entry = card.get("variance_calibration")
+def nearest_key(table: dict[str, Any], value: float) -> str:
+    """The key of ``table`` (a number as text) nearest to ``value`` on a log scale."""
+    return min(table, key=lambda key: abs(math.log(float(key) / value)))
+
+
+def sampling_options(options: MethodOptions) -> dict[str, Any]:
+    """The options a calibration holds for: every option that can change the samples."""
+    return {name: value for name, value in dataclasses.asdict(options).items() if name not in NOT_SAMPLING_OPTIONS}
+
+
+def options_mismatch(card: dict[str, Any], options: MethodOptions) -> str:
+    """The job's options that differ from those the card's calibration was fitted with ("" when
+    none): another sampler spreads its samples otherwise, so its factor would not hold."""
+    fitted = (card.get("variance_calibration") or {}).get("options", {})
+    current = sampling_options(options)
+    return ", ".join(f"{name}={current.get(name)} (fitted with {value})" for name, value in fitted.items() if current.get(name) != value)
+
+
+def variance_report(card: dict[str, Any], plan: SlicePlan, samples: int, options: MethodOptions) -> tuple[float | None, dict[str, Any]]:
+    """(the factor on the standard deviation, or None: the raw spread; the report's ``variance`` entry)."""
+    if getattr(options, "variance", "raw") != "calibrated":
+        return None, {"calibrated": False, "meaning": RAW_MEANING}
+    mismatch = options_mismatch(card, options)
+    if mismatch:
+        return None, {"calibrated": False, "meaning": f"{RAW_MEANING}; the model card's calibration does not hold for {mismatch}"}
+    calibration = calibration_for(card, plan, samples)
+    if calibration is None:
+        return None, {"calibrated": False, "meaning": RAW_MEANING}
+    return calibration.scale, {"calibrated": True, "scale_on_std": calibration.scale, "meaning": calibration.meaning}
+
+
+def calibration_for(card: dict[str, Any], plan: SlicePlan, samples: int) -> VarianceCalibration | None:
+    """The card's calibration for this job's sample count and acquisition, at the calibrated
+    count and factor nearest to its own; None where the card has none for it."""
+    entry = card.get("variance_calibration") or {}
+    by_samples = entry.get("scales", {})
+    if not by_samples:
+        return None
+    count = nearest_key(by_samples, samples)
     acquisition, factor = acquisition_and_factor(plan)
-    scales = (entry or {}).get("scales", {}).get(acquisition)
+    scales = by_samples[count].get(acquisition)
     if not scales:
         return None
-    nearest = min(scales, key=lambda calibrated: abs(math.log(float(calibrated) / factor)))
-    level = entry["level"]
+    nearest = nearest_key(scales, factor)
     meaning = (
-        f"{level:.0%} of voxels within {entry['z']:.3f} sigma of the mean on calibration data "
-        f"({entry['data']}, {acquisition} x{nearest}, {entry['samples']} samples); sigma = the samples' spread x {scales[nearest]:.3g}"
+        f"{entry['level']:.0%} of voxels within {entry['z']:.3f} sigma of the mean on calibration data "
+        f"({entry['data']}, {acquisition} x{nearest}, {count} samples); sigma = the samples' spread x {scales[nearest]:.3g}"
     )
     return VarianceCalibration(float(scales[nearest]), meaning)
