@@ -420,6 +420,8 @@ class SuperResolutionLogic:
             node = (chosen or {}).get(role) or self.new_output_node(input_node, role)
             update_node_from_volume(node, volume)
             node.SetAttribute(REPORT_ATTRIBUTE, report)
+            if role == "variance":  # what the map means (calibrated or a relative spread), shown in the Data module
+                node.SetDescription(result.report.get("resolved_options", {}).get("variance", {}).get("meaning", ""))
             if node.GetDisplayNode() is None:
                 node.CreateDefaultDisplayNodes()
             self._place_beside(input_node, node)

@@ -181,8 +181,10 @@ def test_results_are_shown_sr_in_every_view_and_the_variance_as_a_thresholded_ov
     sr = make_volume(shape=(20, 18, 24), spacing=(1.0, 1.0, 1.0))
     variance = np.zeros(sr.grid.size, np.float32)
     variance[5:15, 5:15, 5:20] = np.linspace(0.1, 2.0, 10 * 10 * 15).reshape(10, 10, 15)
-    result = JobResult(sr, sr.with_array(variance), None, {"method": "test"})
+    meaning = "90% of voxels within 1.645 sigma of the mean on calibration data (...)"
+    result = JobResult(sr, sr.with_array(variance), None, {"method": "test", "resolved_options": {"variance": {"meaning": meaning}}})
     nodes = SuperResolutionLogic(scene).apply_result(node, result)
+    assert nodes["variance"].GetDescription() == meaning and not nodes["sr"].GetDescription()
     for view in views:
         assert view.GetBackgroundVolumeID() == nodes["sr"].GetID()
         assert view.GetForegroundVolumeID() == nodes["variance"].GetID() and 0 < view.GetForegroundOpacity() < 1
