@@ -131,3 +131,15 @@ $MRISR benchmark --suite clinical --cases ms_p07_FLAIR_5mm --samples 8 --out ben
 # The CPU inference engine against eager PyTorch, in one run
 $MRISR benchmark --suite headline --cases mni152_through-plane --out benchmarks/results/studies/engine-ab --progress none \
   --methods "res-srdiff:engine=onnxruntime res-srdiff:engine=pytorch msp-sr:engine=onnxruntime msp-sr:engine=pytorch"
+# Non-T1 quality (#27): SynthSR's contrast randomisation against the same minutes on the bundled mix; ms_p07's T1 as the
+# contrast control in the clinical suite
+benchmarks/res_srdiff_contrast.sh
+$MRISR benchmark --suite clinical --update --cases ms_p07_T1 --out benchmarks/results/clinical --progress none --methods "interpolation:kind=bspline res-srdiff"
+# Variance calibration per sample count (2, 4, 8) and for SRMRI; MSP-SR's sampler against its variance map's ranking;
+# measured with 8 samples on the held-out T1 and the unseen FLAIR, and with 2 on the held-out T1
+.venv/bin/python benchmarks/calibrate_variance.py --methods res-srdiff,msp-sr,srmri --samples 8
+$MRISR benchmark --suite tuning --cases chris_t1-slab_through-plane-x4 --samples 8 --out benchmarks/results/tuning/msp-sr-variance --progress none \
+  --methods "msp-sr msp-sr:eta=1 msp-sr:eta=1,steps=10"
+$MRISR benchmark --suite headline --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/studies/variance-calibration/seg3D_MR --progress none --methods "res-srdiff msp-sr srmri"
+$MRISR benchmark --suite headline --cases seg3D_MR_through-plane --samples 2 --out benchmarks/results/studies/variance-calibration/seg3D_MR-2samples --progress none --methods "res-srdiff msp-sr srmri"
+$MRISR benchmark --suite clinical --cases ms_p07_FLAIR_5mm --samples 8 --out benchmarks/results/studies/variance-calibration/ms_p07_FLAIR --progress none --methods "res-srdiff msp-sr srmri"

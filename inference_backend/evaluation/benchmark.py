@@ -53,8 +53,9 @@ HELD_OUT_SCANS = ("seg3D_MR",)  # never used for training: evaluation only
 TUNING_SCANS = ("chris_t1",)  # a training scan: where sampler options are chosen, so the held-out scan stays unseen
 UNSEEN_TUNING_SCANS = ("spm152",)  # held out of training and of every evaluation: tuning what depends on an unseen scan
 # Non-T1 development scans: a patient no model saw (ms_p07), and T2/FLAIR of the subject whose T1 is a training scan
-# (the anatomy seen, the contrast not); clinical protocols: 3 mm and 5 mm slices, and 5 mm slices every 6 mm
-CLINICAL_SCANS = ("ms_p07_FLAIR", "stroke_T2", "stroke_FLAIR")
+# (the anatomy seen, the contrast not); ms_p07's T1 is the contrast control: the same patient and protocols in T1.
+# Clinical protocols: 3 mm and 5 mm slices, and 5 mm slices every 6 mm
+CLINICAL_SCANS = ("ms_p07_FLAIR", "stroke_T2", "stroke_FLAIR", "ms_p07_T1")
 CLINICAL_PROTOCOLS = (("3mm", 3, None), ("5mm", 5, None), ("5mm-gap1mm", 6, 5.0))
 BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
 
@@ -98,7 +99,8 @@ def suite_cases(suite: str) -> list[Case]:
 
 
 def clinical_cases() -> list[Case]:
-    """T2 and FLAIR whole volumes at the thick-slice protocols clinics acquire (axial slices)."""
+    """T2 and FLAIR whole volumes at the thick-slice protocols clinics acquire (axial slices), and
+    a T1 of the FLAIR's patient at the same protocols (what the contrast alone costs)."""
     data = shared_data_dir()
     if data is None:
         raise InputError("the clinical suite needs the development data (../shared/data)")
@@ -372,7 +374,7 @@ def earlier_cases(out_dir: Path, suite: str, samples: int, seed: int) -> dict:
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), clinical (T2 and FLAIR at 3 mm, 5 mm and 5 mm slices every 6 mm), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
+    parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), clinical (T2 and FLAIR at 3 mm, 5 mm and 5 mm slices every 6 mm, and the same protocols on a T1 of the FLAIR's patient), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
     parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
     parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite> in the working folder)")
     parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")
