@@ -20,6 +20,7 @@ from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.normalization import IntensityNormalizer
 
 CONTRASTS = ("t1_hr", "t2")
+T1_SHARE_OF_PRIOR_DRAWS = 0.8  # the rest of the prior-drawn contrasts are T2
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,11 @@ class SyntheticBrainGenerator:
 
     def class_intensities(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Per-class mean and std: uniform (contrast-agnostic) in ``random_contrast_share`` of the
-        draws, else from a contrast prior (T1 in 80% of those, T2 in 20%)."""
+        draws, else from a contrast prior (T1 or T2, :data:`T1_SHARE_OF_PRIOR_DRAWS`)."""
         draw, prior_share = rng.uniform(), 1.0 - self.random_contrast_share
         count = self.priors.means["t1_hr"].shape[1]
         if draw < prior_share:
-            contrast = "t1_hr" if draw < 0.8 * prior_share else "t2"
+            contrast = "t1_hr" if draw < T1_SHARE_OF_PRIOR_DRAWS * prior_share else "t2"
             means_prior, stds_prior = self.priors.means[contrast], self.priors.stds[contrast]
             means = rng.normal(means_prior[0], means_prior[1])
             stds = np.abs(rng.normal(stds_prior[0], stds_prior[1]))

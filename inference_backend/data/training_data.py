@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference_backend.data.synth import SyntheticBrainGenerator, augment_real
+from inference_backend.data.synth import T1_SHARE_OF_PRIOR_DRAWS, SyntheticBrainGenerator, augment_real
 from inference_backend.imaging.io import read_volume
 from inference_backend.operators.degradation import PROFILES
 from inference_backend.operators.slice_degradation import (
@@ -175,11 +175,12 @@ class DataMix:
     random_contrast_share: float = 0.25
 
     def description(self, scans: tuple[str, ...] = TRAINING_SCANS) -> str:
-        prior = 1 - self.random_contrast_share
+        t1 = (1 - self.random_contrast_share) * T1_SHARE_OF_PRIOR_DRAWS
+        t2 = 1 - self.random_contrast_share - t1
         return (
             f"2D patches from HR volumes: {self.synthetic_share:.0%} synthetic brains from the 5 SynthSR label maps (random "
-            f"affine + elastic deformation; GMM intensities from the T1 prior ({0.8 * prior:.0%}), the T2 prior "
-            f"({0.2 * prior:.0%}) or uniform ({self.random_contrast_share:.0%}); partial-volume blur, bias field, gamma) and "
+            f"affine + elastic deformation; GMM intensities from the T1 prior ({t1:.0%}), the T2 prior "
+            f"({t2:.0%}) or uniform ({self.random_contrast_share:.0%}); partial-volume blur, bias field, gamma) and "
             f"{1 - self.synthetic_share:.0%} augmented real scans ({', '.join(scans)}: flips, bias field, gamma)."
         )
 

@@ -56,7 +56,7 @@ def options_mismatch(card: dict[str, Any], options: MethodOptions) -> str:
 
 def variance_report(card: dict[str, Any], plan: SlicePlan, samples: int, options: MethodOptions) -> tuple[float | None, dict[str, Any]]:
     """(the factor on the standard deviation, or None: the raw spread; the report's ``variance`` entry)."""
-    if getattr(options, "variance", "raw") != "calibrated":
+    if options.variance != "calibrated":
         return None, {"calibrated": False, "meaning": RAW_MEANING}
     mismatch = options_mismatch(card, options)
     if mismatch:
