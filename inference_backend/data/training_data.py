@@ -22,6 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inference_backend.data.clinical import (
+    HELD_OUT_PATIENTS,
+    TRAINING_PATIENTS,
+    clinical_scans,
+    in_plane_slice_source,
+)
 from inference_backend.data.synth import T1_SHARE_OF_PRIOR_DRAWS, SyntheticBrainGenerator, augment_real
 from inference_backend.imaging.io import read_volume
 from inference_backend.operators.degradation import PROFILES
@@ -173,24 +179,37 @@ class DataMix:
 
     synthetic_share: float = 0.5
     random_contrast_share: float = 0.25
+    clinical_share: float = 0.0  # acquired slices of the training patients' clinical scans (the rest: as above)
 
     def description(self, scans: tuple[str, ...] = TRAINING_SCANS) -> str:
         t1 = (1 - self.random_contrast_share) * T1_SHARE_OF_PRIOR_DRAWS
         t2 = 1 - self.random_contrast_share - t1
-        return (
-            f"2D patches from HR volumes: {self.synthetic_share:.0%} synthetic brains from the 5 SynthSR label maps (random "
+        volumes = 1 - self.clinical_share
+        text = (
+            f"2D patches from HR volumes: {volumes * self.synthetic_share:.0%} synthetic brains from the 5 SynthSR label maps (random "
             f"affine + elastic deformation; GMM intensities from the T1 prior ({t1:.0%}), the T2 prior "
             f"({t2:.0%}) or uniform ({self.random_contrast_share:.0%}); partial-volume blur, bias field, gamma) and "
-            f"{1 - self.synthetic_share:.0%} augmented real scans ({', '.join(scans)}: flips, bias field, gamma)."
+            f"{volumes * (1 - self.synthetic_share):.0%} augmented real scans ({', '.join(scans)}: flips, bias field, gamma)."
         )
+        if self.clinical_share:
+            text += (
+                f" {self.clinical_share:.0%}: acquired in-plane slices (0.5-0.9 mm) of the real clinical 2D FLAIR, T2 and T1 scans "
+                f"of patients {', '.join(TRAINING_PATIENTS)} (held out: {', '.join(HELD_OUT_PATIENTS)}), mirrored, degraded along one "
+                "of their axes like every other image."
+            )
+        return text
 
 
 def default_sources(data_dir: Path, scans: tuple[str, ...] = TRAINING_SCANS, mix: DataMix = DataMix()) -> list[tuple[VolumeSource, float]]:
     """Synthetic label-map brains and the training real scans (never the held-out ones)."""
     generator = SyntheticBrainGenerator.from_directory(data_dir / "labels", mix.random_contrast_share)
-    sources: list[tuple[VolumeSource, float]] = [(generator.sample, mix.synthetic_share)]
+    volumes = 1 - mix.clinical_share
+    sources: list[tuple[VolumeSource, float]] = [(generator.sample, volumes * mix.synthetic_share)]
     real = scan_sources([data_dir / "real" / f"{name}.nii.gz" for name in scans])
-    return sources + [(source, (1 - mix.synthetic_share) * weight) for source, weight in real]
+    sources += [(source, volumes * (1 - mix.synthetic_share) * weight) for source, weight in real]
+    if mix.clinical_share:
+        sources.append((in_plane_slice_source(clinical_scans(data_dir, TRAINING_PATIENTS)), mix.clinical_share))
+    return sources
 
 
 def scan_sources(paths: list[Path]) -> list[tuple[VolumeSource, float]]:
