@@ -26,7 +26,6 @@ Writes benchmarks/results/studies/soak/results.{json,md}.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -42,13 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from inference_backend.data.datasets import SOURCE_CHECKOUT
 from inference_backend.evaluation.report import markdown_table, write_results
-from inference_backend.imaging.io import read_volume, write_volume
-from inference_backend.imaging.volume import Grid, Volume
-from inference_backend.outputs import LOCK_NAME, STAGING_PREFIX
+from inference_backend.evaluation.soak_checks import check_folder, digests, leftovers, make_inputs
 
 STAGES = ("read", "super-resolve", "write", "done")
 CANCELLED = "mrisr: error: cancelled: no output was written"
@@ -86,19 +82,6 @@ class Run:
         if self.returncode == 2 and "is in use by another run" in self.stderr:
             return "refused: folder in use"
         return "unexpected"
-
-
-def make_inputs(folder: Path, rng: np.random.Generator) -> list[Path]:
-    """Three tiny volumes with structure: a NIfTI, a NRRD, and an oblique NIfTI."""
-    folder.mkdir(parents=True)
-    rotation = np.linalg.qr(rng.normal(size=(3, 3)))[0]
-    rotation *= np.sign(np.linalg.det(rotation))
-    paths = []
-    for name, direction in (("axial.nii.gz", np.eye(3)), ("axial.nrrd", np.eye(3)), ("oblique.nii.gz", rotation)):
-        array = ndimage.gaussian_filter(rng.normal(size=(32, 32, 12)), 1.5).astype(np.float32) * 400 + 300
-        paths.append(folder / name)
-        write_volume(Volume(array, Grid(array.shape, (1.0, 1.0, 3.0), (-16.0, -16.0, -18.0), direction)), paths[-1])
-    return paths
 
 
 def plan(count: int, inputs: list[Path], root: Path, rng: random.Random) -> list[Run]:
@@ -156,31 +139,6 @@ def execute(run: Run, rng: random.Random) -> Run:
     return run
 
 
-def check_folder(folder: Path) -> tuple[str, int | None, int]:
-    """(state, seed of the run whose report it holds, files verified). States: complete, no report,
-    corrupt (a listed file missing, of another size or SHA-256, unreadable or non-finite, or an
-    output the report does not list)."""
-    report_path = folder / "report.json"
-    if not report_path.exists():
-        return "no report", None, 0
-    report = json.loads(report_path.read_text())
-    listed = {record["file"]: record for record in report["outputs"].values()}
-    visible = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
-    if visible != {*listed, "report.json"}:
-        return "corrupt", report["seed"], 0
-    for name, record in listed.items():
-        data = (folder / name).read_bytes()
-        if len(data) != record["bytes"] or hashlib.sha256(data).hexdigest() != record["sha256"]:
-            return "corrupt", report["seed"], 0
-        if not np.isfinite(read_volume(folder / name).array).all():
-            return "corrupt", report["seed"], 0
-    return "complete", report["seed"], len(listed)
-
-
-def leftovers(root: Path) -> dict[str, list[Path]]:
-    return {"staging": sorted(root.rglob(STAGING_PREFIX + "*")), "locks": sorted(root.rglob(LOCK_NAME))}
-
-
 def verify(runs: list[Run]) -> dict:
     """What the storm left, folder by folder: completed results corrupt or lost, cancelled runs
     that left a folder, killed runs' leftovers."""
@@ -189,7 +147,8 @@ def verify(runs: list[Run]) -> dict:
         folders.setdefault(run.folder, []).append(run)
     found = Counter()
     for folder, into in folders.items():
-        state, seed, verified = check_folder(folder) if folder.exists() else ("absent", None, 0)
+        state, report, verified = check_folder(folder) if folder.exists() else ("absent", {}, 0)
+        seed = report.get("seed")
         found["files verified"] += verified
         found["corrupt"] += state == "corrupt"
         completed = [run for run in into if run.outcome == "completed"]
@@ -217,10 +176,6 @@ def sweep(runs: list[Run], root: Path) -> list[int]:
         arguments = command(sources[folder], folder, 100_000 + number, True)
         statuses.append(subprocess.run(arguments, cwd=SOURCE_CHECKOUT, capture_output=True, text=True).returncode)
     return statuses
-
-
-def digests(paths: list[Path]) -> list[str]:
-    return [hashlib.sha256(path.read_bytes()).hexdigest() for path in paths]
 
 
 def summary(runs: list[Run], found: dict, left: dict, statuses: list[int], after: dict, states: Counter, inputs_changed: bool):

@@ -11,11 +11,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from inference_backend.errors import AssetError
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "models"
+T = TypeVar("T")
 
 
 def user_models_dir() -> Path:
@@ -112,10 +114,29 @@ def load_checkpoint(name: str, device: str = "cpu") -> tuple[dict[str, Any], dic
     try:
         checkpoint = torch.load(weights, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise AssetError(f"model {name!r} ({weights}) could not be loaded: {error}") from error
+        raise AssetError(f"model {name!r} ({weights}) could not be loaded as plain tensors: {first_line(error)}") from error
     if key is not None:
         _loaded[key] = (checkpoint, card)
     return checkpoint, card
+
+
+def build_network(name: str, build: Callable[[dict[str, Any]], T]) -> tuple[T, dict[str, Any]]:
+    """(the network ``build`` makes from the verified checkpoint of model ``name``, its card).
+    Weights of another network (a card whose SHA-256 is right for the wrong file) are refused
+    as an asset error, not left to fail inside the method."""
+    checkpoint, card = load_checkpoint(name, "cpu")
+    try:
+        return build(checkpoint), card
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise AssetError(
+            f"model {name!r} does not fit the method's network ({type(error).__name__}: {first_line(error)}); "
+            "is it a model of another method?"
+        ) from error
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's first line (a library's messages can run over many)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 
 def list_models() -> list[dict[str, Any]]:

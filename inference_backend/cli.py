@@ -200,6 +200,8 @@ def command_run(args: argparse.Namespace) -> int:
             args.input, args.out, options, args.lesion_mask, args.output_dtype, progress, args.output_format, args.overwrite
         )
     report = json.loads(written["report"].read_text())
+    for warning in report.get("input_warnings", []):
+        print(f"mrisr: warning: {one_line(warning)}", file=sys.stderr)
     if "quality_note" in report:
         print(f"mrisr: warning: {report['method']} is {report['quality_note']}", file=sys.stderr)
     if args.progress != "jsonl":
@@ -218,7 +220,7 @@ def command_batch(args: argparse.Namespace) -> int:
         RayEngine,
         threads_per_worker,
     )
-    from inference_backend.batch.runner import BatchSettings, run_batch
+    from inference_backend.batch.runner import BatchSettings, check_batch_outputs, run_batch
     from inference_backend.job import JobOptions
     from inference_backend.registry import parse_method_options
 
@@ -230,6 +232,7 @@ def command_batch(args: argparse.Namespace) -> int:
     suffixes = tuple(s for s in args.suffix.split(",") if s)
     scans, is_bids = discover(source, args.pattern, suffixes, parse_method_options(args.entity), exclude=out_root)
     check_unique(scans)
+    check_batch_outputs(out_root, source, scans, source if is_bids else None)
     settings = BatchSettings(out_root, JobOptions.from_arguments(args), args.overwrite, args.retry_failed, args.output_format,
                              source if is_bids else None)  # fmt: skip
     if args.engine == "ray":
@@ -487,8 +490,14 @@ def report_error(error: MRISRError, jsonl: bool, debug: bool, cause: BaseExcepti
         traceback.print_exception(cause or error)
     if jsonl:
         try:
-            print(json.dumps({"error": str(error), "exit_code": error.exit_code}), flush=True)
+            print(json.dumps({"error": one_line(str(error)), "exit_code": error.exit_code}), flush=True)
         except BrokenPipeError:  # the program reading the lines is gone; stderr still says it
             silence_stdout()
-    print(f"mrisr: error: {error}", file=sys.stderr, flush=True)
+    print(f"mrisr: error: {one_line(str(error))}", file=sys.stderr, flush=True)
     return error.exit_code
+
+
+def one_line(message: str) -> str:
+    """A message on one line, whatever it quotes: line breaks (a path holding one, a library's
+    multi-line text) shown as ``\\n``."""
+    return message.strip().replace("\r", "\\r").replace("\n", "\\n")

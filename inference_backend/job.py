@@ -196,7 +196,7 @@ def validate_job(grid: Grid, options: JobOptions) -> Grid:
     """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
     method and its options, samples, lesion fill, target resolution, voxel budget and slice
     thickness. Returns the output grid."""
-    from inference_backend.imaging.io import check_voxel_budget
+    from inference_backend.imaging.validation import check_voxel_budget
 
     options, _ = resolve_method(grid, options)
     spec = get_method(options.method)

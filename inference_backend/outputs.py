@@ -1,8 +1,8 @@
 """A run's output folder: one run at a time, outputs moved in whole, nothing stale, nothing lost.
 
-A run holds the folder's lock file ``.mrisr-lock`` (created with O_CREAT | O_EXCL, holding its
-pid and host) from its first check to its last move, so two runs cannot write into one folder
-at once. It writes into a staging folder ``.mrisr-partial-<host>-<pid>-*`` inside the output
+A run holds the folder's lock file ``.mrisr-lock`` (its record, pid and host, written first and
+hard-linked into place, so a lock is never empty) from its first check to its last move, so two
+runs cannot write into one folder at once; a batch holds its output root's lock the same way. It writes into a staging folder ``.mrisr-partial-<host>-<pid>-*`` inside the output
 folder (the same file system: the final moves are renames) and moves the files out only when
 all of them are written; ``report.json`` goes last, so a folder with a report holds the whole
 set it lists, whenever the run is killed. A run killed outright (SIGKILL, the out-of-memory
@@ -37,6 +37,7 @@ LOCK_NAME = ".mrisr-lock"
 STAGING_PREFIX = ".mrisr-partial-"
 REPORT_NAME = "report.json"
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)  # disk full, quota, file size limit
+NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)  # file systems without hard links
 
 
 @dataclass(frozen=True)
@@ -111,32 +112,68 @@ def output_lock(folder: Path) -> Iterator[Path]:
             lock.unlink()
 
 
+LOCK_TURNS = 5  # create, or find a dead owner's lock, remove it and create: a few turns at most
+
+
 def _acquire(lock: Path) -> None:
-    me = Owner.current()
-    while True:  # each turn takes the lock, refuses, or removes a dead owner's lock
-        try:
-            descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
+    for _ in range(LOCK_TURNS):
+        if _create_lock(lock):
+            return
+        if lock.is_symlink() or (lock.exists() and not lock.is_file()):
+            raise InputError(
+                f"--out {lock.parent}: {lock.name} is not a lock file a run wrote (a link, or a folder); "
+                "if no run is writing there, delete it"
+            )
+        holder = _lock_owner(lock)
+        if holder is None and lock.exists():
+            time.sleep(0.1)  # a run that has just created the lock (without link support) writes its record now
             holder = _lock_owner(lock)
-            if holder is None and lock.exists():
-                time.sleep(0.1)  # a run that has just created the lock writes its record now
-                holder = _lock_owner(lock)
-            if holder is None and lock.exists():
-                raise InputError(
-                    f"--out {lock.parent} is locked by {lock} of an unknown owner; if no run is writing "
-                    "there, delete that file"
-                ) from None
-            if holder is not None and not holder.provably_dead():
-                raise InputError(
-                    f"--out {lock.parent} is in use by another run ({holder}); wait for it to finish, "
-                    "or choose another folder"
-                ) from None
-            if holder is not None:
-                _remove_dead_lock(lock, holder)
-            continue
+        if holder is None and lock.exists():
+            raise InputError(
+                f"--out {lock.parent} is locked by {lock} of an unknown owner; if no run is writing "
+                "there, delete that file"
+            )
+        if holder is not None and not holder.provably_dead():
+            raise InputError(
+                f"--out {lock.parent} is in use by another run ({holder}); wait for it to finish, "
+                "or choose another folder"
+            )
+        if holder is not None:
+            _remove_dead_lock(lock, holder)
+    raise InputError(f"--out {lock.parent}: its lock {lock} changed hands {LOCK_TURNS} times; retry when no other run starts there")
+
+
+def _create_lock(lock: Path) -> bool:
+    """Create the lock holding this process's record, whole or not at all: the record is
+    written to a file of its own, then linked to the lock's name (which fails if it exists).
+    A full disk leaves no lock behind. Where the file system has no hard links, the lock is
+    created exclusively and its record written, and removed again if that fails."""
+    me = Owner.current()
+    record = json.dumps({"pid": me.pid, "host": me.host})
+    draft = lock.parent / f"{STAGING_PREFIX}{me.host}-{me.pid}-lock"
+    try:
+        draft.write_text(record)
+        try:
+            os.link(draft, lock)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as error:
+            if error.errno not in NO_LINKS:
+                raise
+    finally:
+        draft.unlink(missing_ok=True)
+    try:
+        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    try:
         with os.fdopen(descriptor, "w") as stream:
-            stream.write(json.dumps({"pid": me.pid, "host": me.host}))
-        return
+            stream.write(record)
+    except OSError:
+        lock.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def _lock_owner(lock: Path) -> Owner | None:
@@ -175,13 +212,17 @@ def staging_owner(path: Path) -> Owner | None:
 
 
 def remove_dead_staging(folder: Path) -> list[Path]:
-    """Remove the staging folders in ``folder`` whose owner is provably dead; returns them."""
+    """Remove the staging folders (and lock drafts) in ``folder`` whose owner is provably dead; returns them."""
     dead = []
     for path in sorted(folder.glob(STAGING_PREFIX + "*")):
         owner = staging_owner(path)
-        if path.is_dir() and owner is not None and owner.provably_dead():
+        if owner is None or not owner.provably_dead() or path.is_symlink():
+            continue
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-            dead.append(path)
+        else:
+            path.unlink(missing_ok=True)
+        dead.append(path)
     return dead
 
 

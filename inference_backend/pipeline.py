@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ from inference_backend.imaging.io import (
     check_storable,
     read_mask,
     read_volume,
-    validate_intensities,
     volume_stem,
     write_volume,
 )
+from inference_backend.imaging.validation import check_path_text, validate_intensities
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.job import (
     JobOptions,
@@ -112,6 +113,8 @@ def process(
         "device": device,
         "cpu_threads": threads,
         "input_grid": volume.grid.describe(),
+        "input_geometry_from": volume.provenance.get("geometry"),
+        **({"input_warnings": volume.provenance["warnings"]} if volume.provenance.get("warnings") else {}),
         "output_grid": target.describe(),
         **thickness_notes,
         "wall_time_s": round(time.perf_counter() - started, 3),
@@ -206,6 +209,7 @@ def library_versions() -> dict[str, str]:
 
 
 OUTPUT_FORMATS = ("nii.gz", "nrrd")
+MAX_NAME_BYTES = 255  # a file name's limit on every common file system
 OUTPUT_KINDS = ("sr", "variance", "lesion_filled")
 
 
@@ -247,6 +251,7 @@ def run_job(
     output_format: str = "nii.gz",
     overwrite: bool = False,
     bids_source: str | None = None,
+    batch_root: Path | None = None,
 ) -> dict[str, Path]:
     """Read, super-resolve, and write ``<name>_sr.nii.gz`` (+ variance, lesion-filled, report.json;
     or ``.nrrd`` with ``output_format``).
@@ -258,7 +263,8 @@ def run_job(
     and the final progress report (1.0) comes when the files are in place. ``report.json``
     records the request (:func:`request_record`), so a batch knows a result that is up to date.
     With ``bids_source`` (the input's path in a BIDS dataset) each output volume gets a JSON
-    sidecar of its own.
+    sidecar of its own; ``batch_root``: the output root of the batch that runs this job, recorded
+    so that the root's later batches know the result as theirs to redo.
     """
     progress = progress or Progress()
     if output_dtype not in {"float32", "input"}:
@@ -266,9 +272,8 @@ def run_job(
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}; got {output_format!r}")
     paths = output_paths(input_path, out_dir, output_format)
-    if Path(input_path).resolve() in {p.resolve() for p in paths.values()}:
-        raise InputError(f"an output would overwrite the input {input_path}; choose another --out folder")
     inputs = [Path(path) for path in (input_path, lesion_mask_path) if path is not None]
+    check_output_paths(paths.values(), inputs)
     with claimed_folder(out_dir) as folder:
         previous = previous_outputs(folder, output_names(input_path), keep=inputs)
         if previous and not overwrite:
@@ -295,11 +300,33 @@ def run_job(
             report["request"] = request_record(options, input_path, lesion_mask_path)
             if lesion_mask_path is not None:
                 report["lesion_mask"] = str(Path(lesion_mask_path).resolve())
+            if batch_root is not None:
+                report["batch_root"] = str(batch_root.resolve())
             sidecars = None if bids_source is None else {key: bids.sidecar(key, report, bids_source) for key in files}
             write_outputs(folder, files, report, previous, progress, sidecars)
     written = {key: paths[key] for key in files} | {"report": paths["report"]}
     progress.finish(f"wrote {len(written)} files to {out_dir}")
     return written
+
+
+def check_output_paths(outputs: Iterable[Path], inputs: list[Path]) -> None:
+    """Refuse outputs that would replace an input or land inside one (a DICOM series folder),
+    and paths the file system cannot hold or the tools cannot pass on, before anything is made."""
+    outputs = list(outputs)
+    check_path_text(outputs[0].parent, "--out")
+    for path in inputs:
+        check_path_text(path, "the input")
+    taken = {path.resolve(): path for path in inputs}
+    for output in outputs:
+        if len(os.fsencode(output.name)) > MAX_NAME_BYTES:
+            raise InputError(
+                f"the output name {output.name[:40]}... would be {len(os.fsencode(output.name))} bytes long, above the "
+                f"{MAX_NAME_BYTES} a file name may have; give the input a shorter name"
+            )
+        resolved = output.resolve()
+        for place, given in taken.items():
+            if resolved == place or resolved.is_relative_to(place):
+                raise InputError(f"an output ({output.name}) would replace or land inside the input {given}; choose another --out folder")
 
 
 def write_outputs(

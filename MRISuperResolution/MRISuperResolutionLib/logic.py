@@ -217,7 +217,7 @@ class SuperResolutionLogic:
         (mm, None: the spacing), or None)."""
         ensure_importable()
         from inference_backend.errors import MRISRError
-        from inference_backend.imaging.io import check_voxel_budget
+        from inference_backend.imaging.validation import check_voxel_budget
         from inference_backend.imaging.target import target_grid
         from inference_backend.imaging.volume import Grid
         from inference_backend.job import (

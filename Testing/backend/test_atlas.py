@@ -14,7 +14,7 @@ from inference_backend.evaluation.atlas import (
     rough_brain,
 )
 from inference_backend.evaluation.metrics import head_mask
-from inference_backend.imaging.io import from_sitk, to_sitk
+from inference_backend.imaging.itk import from_sitk, to_sitk
 from inference_backend.imaging.volume import Grid, Volume
 
 

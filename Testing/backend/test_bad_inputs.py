@@ -410,6 +410,212 @@ def _(c: Case) -> list[str]:
     return c.run(c.good)
 
 
+# --- what a header or a planted file may make the reader do ----------------------------------------
+
+
+def detached_nrrd(c: Case, name: str, data_file: str, encoding: str = "raw") -> Path:
+    """A detached NRRD header of a 4x4x4 float volume (256 bytes) whose data file is ``data_file``."""
+    header = c.good.parent / name
+    header.write_text(
+        "NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\nsizes: 4 4 4\n"
+        "space directions: (1,0,0) (0,1,0) (0,0,1)\nkinds: domain domain domain\nendian: little\n"
+        f"encoding: {encoding}\nspace origin: (0,0,0)\ndata file: {data_file}\n"
+    )
+    return header
+
+
+@case("nrrd-data-file-outside", 2, "its data file '../../../secret.raw' lies outside the header's folder")
+def _(c: Case) -> list[str]:
+    secret = c.tmp.parent / "secret.raw"
+    secret.write_bytes(np.arange(64, dtype=np.float32).tobytes())  # exactly the voxels the header asks for
+    return c.run(detached_nrrd(c, "escape.nhdr", "../../../secret.raw"))
+
+
+@case("nrrd-data-file-absolute", 2, "lies outside the header's folder")
+def _(c: Case) -> list[str]:
+    return c.run(detached_nrrd(c, "absolute.nhdr", "/etc/passwd"))
+
+
+@case("nrrd-data-file-list", 2, "its data file '../../x.raw' lies outside the header's folder")
+def _(c: Case) -> list[str]:
+    header = detached_nrrd(c, "listed.nhdr", "LIST 2")
+    header.write_text(header.read_text() + "slice0.raw\n../../x.raw\n")
+    (c.good.parent / "slice0.raw").write_bytes(bytes(64))
+    return c.run(header)
+
+
+@case("nrrd-data-file-fifo", 2, "is not a regular file (a pipe, device or folder)")
+def _(c: Case) -> list[str]:
+    os.mkfifo(c.good.parent / "pipe.raw")  # reading it would block for ever
+    return c.run(detached_nrrd(c, "pipe.nhdr", "pipe.raw"))
+
+
+@case("nrrd-origin-nan", 2, "the header's origin '(nan,-30.25,7)' holds entries that are not finite numbers")
+def _(c: Case) -> list[str]:
+    path = c.volume("origin.nhdr", make_volume(spacing=(1, 1, 1), direction=np.eye(3)))
+    path.write_text(path.read_text().replace("space origin: (12.5,-30.25,7)", "space origin: (nan,-30.25,7)"))
+    return c.run(path)
+
+
+@case("nrrd-origin-1e300", 2, "lies beyond 10000 mm; the header gives no usable position")
+def _(c: Case) -> list[str]:
+    path = c.volume("far.nhdr", make_volume(spacing=(1, 1, 1), direction=np.eye(3)))
+    path.write_text(path.read_text().replace("space origin: (12.5,-30.25,7)", "space origin: (1e300,-30.25,7)"))
+    return c.run(path)
+
+
+@case("finetune-planted-checkpoint", 3, "not a checkpoint of plain tensors")
+def _(c: Case) -> list[str]:
+    """A checkpoint whose pickle runs code, planted where a fine-tuning run resumes from."""
+    import pickle
+
+    models = c.tmp / "models"
+    c.monkeypatch.setenv("MRISR_MODELS_DIR", str(models))
+    runs = models.parent / "finetune-runs" / "site"
+    runs.mkdir(parents=True)
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {c.tmp / 'pwned'}",))
+
+    (runs / "checkpoint.pt").write_bytes(pickle.dumps({"model": Payload()}))
+    hr = c.volume("hr.nii.gz", make_volume(shape=(40, 40, 40), spacing=(1, 1, 1)))
+    return ["finetune", "msp-sr", "--hr", str(hr), "--out", "site", "--minutes", "0.05"]
+
+
+@case("weights-of-another-network", 3, "does not fit the method's network")
+def _(c: Case) -> list[str]:
+    """A card whose SHA-256 is right, for weights that are not this method's network."""
+    import torch
+
+    from inference_backend.training.common import export_model
+
+    models = c.tmp / "models"
+    c.monkeypatch.setenv("MRISR_MODELS_DIR", str(models))
+    export_model("wrong", {"weights": torch.zeros(3)}, {"method": "res-srdiff"}, models)
+    return c.run(c.good, "--method", "res-srdiff", "--opt", "model=wrong", "--opt", "adapt_steps=0")
+
+
+@case("weights-that-run-code", 3, "could not be loaded as plain tensors")
+def _(c: Case) -> list[str]:
+    """A model file whose pickle would run code, with a card of its true SHA-256: refused, in one line."""
+    import hashlib
+    import pickle
+
+    models = c.tmp / "models"
+    models.mkdir()
+    c.monkeypatch.setenv("MRISR_MODELS_DIR", str(models))
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {c.tmp / 'pwned'}",))
+
+    weights = models / "evil.pt"
+    weights.write_bytes(pickle.dumps(Payload()))
+    (models / "evil.json").write_text(json.dumps({"method": "srmri", "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}))
+    return c.run(c.good, "--method", "srmri", "--opt", "model=evil")
+
+
+# --- outputs that would replace an input ------------------------------------------------------------
+
+
+@case("mask-under-the-results-name", 2, "would replace or land inside the input")
+def _(c: Case) -> list[str]:
+    c.out.mkdir()
+    mask = c.mask("mask.nii.gz")
+    placed = c.out / "scan_sr.nii.gz"
+    placed.write_bytes(mask.read_bytes())
+    return c.run(c.good, "--lesion-mask", str(placed))
+
+
+@case("out-inside-the-dicom-series", 2, "would replace or land inside the input")
+def _(c: Case) -> list[str]:
+    folder = dicom_folder(c, "series")
+    return ["run", str(folder), "--method", "interpolation", "--scale", "1,1,2", "--out", str(folder / "results"), "--progress", "none"]
+
+
+# --- names and paths the tools cannot carry ---------------------------------------------------------
+
+
+@case("path-not-utf8", 2, "holds bytes that are not UTF-8 text")
+def _(c: Case) -> list[str]:
+    name = os.fsdecode(b"scan_\xff.nii.gz")
+    (c.good.parent / name).write_bytes(c.good.read_bytes())
+    return c.run(c.good.parent / name)
+
+
+@case("out-path-not-utf8", 2, "holds bytes that are not UTF-8 text")
+def _(c: Case) -> list[str]:
+    return ["run", str(c.good), "--method", "interpolation", "--scale", "2", "--out", str(c.out / os.fsdecode(b"r\xe9sultats")),
+            "--progress", "none"]  # fmt: skip
+
+
+@case("name-too-long", 2, "above the 255 a file name may have")
+def _(c: Case) -> list[str]:
+    long = c.good.parent / ("s" * 247 + ".nii.gz")  # 254 characters: the outputs' names would not fit
+    long.write_bytes(c.good.read_bytes())
+    return c.run(long)
+
+
+@case("missing-path-with-a-newline", 2, "nope\\nmore.nii.gz: file not found")
+def _(c: Case) -> list[str]:
+    return c.run(c.good.parent / "nope\nmore.nii.gz")
+
+
+# --- DICOM series the reader must not take as they come ----------------------------------------------
+
+
+@case("dicom-first-slice-counted-missing", 2, "holds 11 slice files, but the series has 12 images")
+def _(c: Case) -> list[str]:
+    folder = c.good.parent / "first_gone"
+    write_dicom_series(make_volume(dtype=np.int16), folder, "1.2.826.0.1.3680043.2.1125.24.5", "T2 axial", {"0020|1002": "12"})
+    (folder / "T2_001.dcm").unlink()
+    return c.run(folder)
+
+
+@case("dicom-last-slice-counted-missing", 2, "slices are missing; copy the whole series")
+def _(c: Case) -> list[str]:
+    folder = c.good.parent / "last_gone"
+    write_dicom_series(make_volume(dtype=np.int16), folder, "1.2.826.0.1.3680043.2.1125.24.6", "T2 axial", {"0020|1002": "12"})
+    (folder / "T2_012.dcm").unlink()
+    return c.run(folder)
+
+
+@case("dicom-siemens-mosaic", 2, "is a Siemens mosaic")
+def _(c: Case) -> list[str]:
+    folder = c.good.parent / "mosaic"
+    write_dicom_series(make_volume(dtype=np.int16), folder, "1.2.826.0.1.3680043.2.1125.24.7", "EPI mosaic",
+                       {"0008|0008": "ORIGINAL\\PRIMARY\\M\\MOSAIC"})  # fmt: skip
+    return c.run(folder)
+
+
+# --- the output folder's lock -------------------------------------------------------------------------
+
+
+@case("lock-dangling-link", 2, "is not a lock file a run wrote (a link, or a folder)")
+def _(c: Case) -> list[str]:
+    c.out.mkdir()
+    os.symlink(c.tmp / "nowhere", c.out / LOCK_NAME)
+    return c.run(c.good)
+
+
+@case("lock-on-a-full-disk", 4, "no space left on device")
+def _(c: Case) -> list[str]:
+    """The disk fills up while the lock's record is written: no lock (empty or whole) stays."""
+    import errno
+
+    write_text = Path.write_text
+
+    def full(path, *args, **kwargs):
+        if path.name.endswith("-lock"):
+            path.touch()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(path, *args, **kwargs)
+
+    c.monkeypatch.setattr(Path, "write_text", full)
+    return c.run(c.good)
+
+
 def nifti_with_pixdim(path: Path, pixdim: tuple[float, float, float]) -> Path:
     """A NIfTI whose header's voxel size is ``pixdim`` as written (nibabel would "fix" it)."""
     array = make_volume().array
@@ -461,7 +667,7 @@ def tree(folder: Path) -> dict[str, str] | None:
 def test_bad_input_gives_its_exit_code_and_one_line(tmp_path, volume_file, monkeypatch, capfd, name):
     build, code, message = CASES[name]
     args = build(Case(tmp_path, volume_file, monkeypatch))
-    inputs, out = tree(volume_file.parent), tree(tmp_path / "out")
+    inputs, out, locks = tree(volume_file.parent), tree(tmp_path / "out"), set(tmp_path.rglob(LOCK_NAME))
     capfd.readouterr()
     assert main(args) == code
     stderr = capfd.readouterr().err.strip().splitlines()
@@ -469,6 +675,8 @@ def test_bad_input_gives_its_exit_code_and_one_line(tmp_path, volume_file, monke
     assert tree(volume_file.parent) == inputs  # the inputs as they were
     assert tree(tmp_path / "out") == out  # not created, or earlier results untouched
     assert not list(tmp_path.rglob(".mrisr-partial-*"))
+    assert not (tmp_path / "pwned").exists()  # no planted code ran
+    assert set(tmp_path.rglob(LOCK_NAME)) == locks  # no lock left behind
 
 
 # --- odd but valid: runs, geometry kept -----------------------------------------------------------
@@ -507,3 +715,41 @@ def test_odd_but_valid_input_runs_with_its_geometry_kept(tmp_path, volume_file, 
     assert result.array.dtype == (expected.array.dtype if "--output-dtype" in extra else np.float32)
     np.testing.assert_allclose(result.grid.direction_matrix, expected.grid.direction_matrix, atol=1e-6)
     np.testing.assert_allclose(report["output_grid"]["direction_lps"], result.grid.direction_matrix, atol=1e-6)
+
+
+def test_a_series_whose_numbering_starts_late_runs_and_says_so(tmp_path, volume_file, monkeypatch, capfd):
+    """A first slice missing, with nothing that counts the series: one warning line, and the report keeps it."""
+    c = Case(tmp_path, volume_file, monkeypatch)
+    folder = dicom_folder(c, "numbered")
+    (folder / "T2_001.dcm").unlink()
+    capfd.readouterr()
+    assert main(c.run(folder)) == 0
+    stderr = capfd.readouterr().err.strip().splitlines()
+    assert len(stderr) == 1 and stderr[0].startswith("mrisr: warning:") and "instance numbers run 2 to 12" in stderr[0], stderr
+    report = json.loads((c.out / "report.json").read_text())
+    assert "is the first slice missing?" in report["input_warnings"][0]
+    assert report["input_geometry_from"].startswith("DICOM image position")
+
+
+def test_a_two_slice_series_is_a_volume(tmp_path, volume_file, monkeypatch, capfd):
+    c = Case(tmp_path, volume_file, monkeypatch)
+    folder = c.good.parent / "two"
+    volume = make_volume(shape=(20, 18, 2), spacing=(0.9, 1.1, 3.0), dtype=np.int16)
+    volume.array[:] = np.arange(20 * 18 * 2, dtype=np.int16).reshape(20, 18, 2)
+    write_dicom_series(volume, folder, "1.2.826.0.1.3680043.2.1125.24.8", "T2 axial")
+    assert read_volume(folder).grid.matches(volume.grid, tolerance_mm=1e-6)
+    assert main(c.run(folder)) == 0, capfd.readouterr().err
+
+
+def test_no_torch_load_runs_pickled_code():
+    """Every torch.load in the package and its scripts loads tensors and plain types only."""
+    from conftest import REPO_ROOT
+
+    unsafe = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for folder in ("inference_backend", "MRISuperResolution", "benchmarks", "scripts")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "torch.load(" in line and "weights_only=True" not in line
+    ]
+    assert not unsafe, unsafe

@@ -98,6 +98,148 @@ def test_a_manifest_gives_each_scan_its_mask_and_options(tmp_path):
     assert main(["batch", str(tmp_path / "bad.csv"), "--method", "interpolation", "--out", str(out), "--scale", "2", "--progress", "none"]) == 2
 
 
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def batch_of(source: Path, out: Path, *extra: str) -> list[str]:
+    return ["batch", str(source), "--method", "interpolation", "--out", str(out), "--scale", "1,1,2", "--progress", "none", *extra]
+
+
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        ("scans/a.nii.gz\t../../escaped", "no folder below --out"),
+        ("scans/a.nii.gz\t/tmp/absolute", "no folder below --out"),
+        ("scans/a.nii.gz\t.mrisr-lock", "no folder below --out"),
+    ],
+    ids=["dot-dot", "absolute", "hidden"],
+)
+def test_a_manifest_id_cannot_lead_outside_the_output_root(tmp_path, capfd, row, why):
+    write(tmp_path / "scans" / "a.nii.gz")
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(f"input\tid\n{row}\n")
+    before = snapshot(tmp_path)
+    capfd.readouterr()
+    assert main(batch_of(manifest, tmp_path / "work" / "out")) == 2
+    assert why in capfd.readouterr().err
+    assert snapshot(tmp_path) == before and not (tmp_path / "work").exists()
+
+
+def test_an_input_outside_the_manifests_folder_writes_below_the_root(tmp_path):
+    write(tmp_path / "scans" / "a.nii.gz")
+    manifest = tmp_path / "lists" / "m.tsv"
+    manifest.parent.mkdir()
+    manifest.write_text("input\n../scans/a.nii.gz\n")
+    out = tmp_path / "lists" / "out"
+    assert main(batch_of(manifest, out)) == 0
+    assert set(summary(out)) == {"a"} and (out / "a" / "a_sr.nii.gz").is_file()
+    assert sorted(path.name for path in (tmp_path / "scans").iterdir()) == ["a.nii.gz"]
+
+
+def test_ids_that_name_one_folder_are_one_id(tmp_path, capfd):
+    write(tmp_path / "a.nii.gz", 1)
+    write(tmp_path / "b.nii.gz", 2)
+    write(tmp_path / "c.nii.gz", 3)
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text("input\tid\na.nii.gz\tx\nb.nii.gz\tx/\nc.nii.gz\t./x\n")
+    capfd.readouterr()
+    assert main(batch_of(manifest, tmp_path / "out")) == 2
+    assert "two scans would write to the same place 'x'" in capfd.readouterr().err
+
+
+def test_a_folder_holding_results_the_batch_did_not_make_is_kept(tmp_path):
+    """An id naming an earlier `mrisr run` folder: that run's results stay unless --overwrite."""
+    source = write(tmp_path / "a.nii.gz", 1)
+    out = tmp_path / "out"
+    assert main(["run", str(write(tmp_path / "other.nii.gz", 2)), "--method", "interpolation", "--scale", "2", "--out", str(out / "x"),
+                 "--progress", "none"]) == 0  # fmt: skip
+    earlier = snapshot(out / "x")
+    manifest = tmp_path / "m.tsv"
+    manifest.write_text(f"input\tid\n{source.name}\tx\n")
+    assert main(batch_of(manifest, out)) == 5
+    assert summary(out)["x"]["exit_code"] == 2 and "add --overwrite" in summary(out)["x"]["message"]
+    assert snapshot(out / "x") == earlier
+    assert main(batch_of(manifest, out, "--overwrite")) == 0
+    assert (out / "x" / "a_sr.nii.gz").is_file() and not (out / "x" / "other_sr.nii.gz").exists()
+    assert main(batch_of(manifest, out)) == 0  # its own result: up to date, and it may redo it
+    assert summary(out)["x"]["status"] == "up to date"
+
+
+def test_a_batch_never_writes_over_its_inputs(tmp_path, capfd):
+    source = bids_dataset(tmp_path / "ds")
+    before = snapshot(source)
+    capfd.readouterr()
+    assert main(["batch", str(source), "--method", "interpolation", "--out", str(source), "--scale", "2", "--progress", "none"]) == 2
+    assert "is the source itself" in capfd.readouterr().err and snapshot(source) == before
+    (tmp_path / "out").mkdir()
+    manifest = tmp_path / "out" / "summary.tsv"  # a manifest where the batch writes its summary
+    write(tmp_path / "a.nii.gz")
+    manifest.write_text("input\n../a.nii.gz\n")
+    assert main(batch_of(manifest, tmp_path / "out")) == 2
+    assert "would replace its input" in capfd.readouterr().err and manifest.read_text() == "input\n../a.nii.gz\n"
+
+
+def test_a_manifests_bad_values_fail_their_row_only(tmp_path):
+    for name in ("a", "b", "c", "d"):
+        write(tmp_path / f"{name}.nii.gz")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("input,samples,seed,dilate_mask\na.nii.gz,abc,,\nb.nii.gz,,1.5,\nc.nii.gz,,,xx\nd.nii.gz,,,\n")
+    assert main(batch_of(manifest, tmp_path / "out")) == 5
+    rows = summary(tmp_path / "out")
+    assert {scan: (row["status"], row["exit_code"]) for scan, row in rows.items()} == {
+        "a": ("failed", 2), "b": ("failed", 2), "c": ("failed", 2), "d": ("done", 0)
+    }  # fmt: skip
+    assert "samples 'abc' is not a whole number" in rows["a"]["message"]
+
+
+def test_a_manifest_that_is_not_utf8_is_one_clear_error(tmp_path, capfd):
+    write(tmp_path / "é.nii.gz")
+    (tmp_path / "m.tsv").write_bytes("input\né.nii.gz\n".encode("latin-1"))
+    capfd.readouterr()
+    assert main(batch_of(tmp_path / "m.tsv", tmp_path / "out")) == 2
+    assert "is not UTF-8 text" in capfd.readouterr().err
+
+
+def test_a_full_disk_stops_the_batch_with_nothing_half_written(tmp_path, monkeypatch, capfd):
+    import errno
+
+    write(tmp_path / "src" / "a.nii.gz")
+    write_text = Path.write_text
+
+    def full(path, *args, **kwargs):
+        if path.name == ".batch.json.tmp":
+            write_text(path, "{")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    capfd.readouterr()
+    assert main(batch_of(tmp_path / "src", tmp_path / "out")) == 4
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left on device" in err[0]
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".mrisr")]
+
+
+def test_a_second_batch_into_the_same_root_is_refused_while_the_first_runs(tmp_path, capfd):
+    write(tmp_path / "src" / "a.nii.gz")
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        (out / ".mrisr-lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        capfd.readouterr()
+        assert main(batch_of(tmp_path / "src", out)) == 2
+        assert f"is in use by another run (pid {holder.pid}" in capfd.readouterr().err
+        assert sorted(path.name for path in out.iterdir()) == [".mrisr-lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(batch_of(tmp_path / "src", out)) == 0  # its owner gone: taken over
+
+
 def test_scan_options_override_the_batch(tmp_path):
     base = JobOptions(scale=(1, 1, 4), method_options={"kind": "bspline"})
     options = scan_options(base, {"spacing": "1,1,1", "opt": "kind=linear", "samples": "2"})
@@ -231,3 +373,29 @@ def kill_one_actor_once(ended: list[str], killed: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
             return
+
+
+def test_a_batch_killed_outright_leaves_no_worker_behind(tmp_path):
+    for index in range(4):
+        write(tmp_path / "src" / f"s{index}.nii.gz", index, shape=(48, 48, 16), spacing=(1.0, 1.0, 4.0))
+    command = [sys.executable, "-m", "inference_backend", "batch", str(tmp_path / "src"), "--out", str(tmp_path / "out"),
+               "--scale", "2,2,4", "--method", "interpolation", "--opt", "kind=lanczos", "--workers", "2", "--progress", "jsonl"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO_ROOT)
+    assert json.loads(process.stdout.readline())["event"] == "scan"  # the workers are up
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()]
+    assert workers
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [pid for pid in workers if running(pid)]:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if running(pid)]
+    assert process.stdout.read() is not None  # the pipe closed: no process holds it any more
+
+
+def running(pid: int) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

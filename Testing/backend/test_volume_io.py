@@ -77,3 +77,80 @@ def test_normalizer_maps_percentiles_and_inverts_exactly():
 def test_volume_stem():
     assert volume_stem("/a/sub-01_T1w.nii.gz") == "sub-01_T1w"
     assert volume_stem("b.NRRD") == "b"
+
+
+def nifti_with_forms(path, sform: np.ndarray, sform_code: int, qform: np.ndarray, qform_code: int, version: int = 1):
+    """A NIfTI whose sform and qform are set independently (nibabel writes what it is given)."""
+    array = make_volume(shape=(12, 10, 8)).array
+    image = (nib.Nifti1Image if version == 1 else nib.Nifti2Image)(array, None)
+    image.set_qform(qform, code=qform_code)
+    image.set_sform(sform, code=sform_code)
+    nib.save(image, path)
+    return path
+
+
+QFORM = np.array([[-0.9, 0, 0, 40.0], [0, 0.9, 0, -20.0], [0, 0, 3.0, 5.0], [0, 0, 0, 1]])
+MOVED = QFORM + np.array([[0, 0, 0, 7.5], [0, 0, 0, -3.0], [0, 0, 0, 2.0], [0, 0, 0, 0]])  # the sform: 8.32 mm away
+SHEARED = QFORM + np.array([[0, 0.3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize(
+    ("sform", "sform_code", "qform_code", "expected", "source"),
+    [
+        (MOVED, 2, 1, MOVED, "sform (code 2: aligned); the qform disagrees by up to 8.32 mm"),
+        (MOVED, 4, 1, MOVED, "sform (code 4: MNI152)"),
+        (MOVED, 1, 1, MOVED, "sform (code 1: scanner)"),
+        (MOVED, 0, 1, QFORM, "qform (code 1: scanner)"),
+        (SHEARED, 2, 1, SHEARED, "sform (code 2: aligned); the qform disagrees"),
+    ],
+    ids=["aligned-sform", "mni-sform", "scanner-sform", "qform-only", "sheared-sform"],
+)
+def test_nifti_geometry_follows_the_standard_rule_as_nibabel_does(tmp_path, sform, sform_code, qform_code, expected, source):
+    """The sform when its code is above 0, else the qform (the NIfTI standard, FSL, nibabel);
+    a sheared sform keeps its shear. nibabel's best affine is the reference."""
+    path = nifti_with_forms(tmp_path / "forms.nii.gz", sform, sform_code, QFORM, qform_code)
+    volume = read_volume(path)
+    np.testing.assert_allclose(volume.grid.ijk_to_ras(), nib.load(path).affine, atol=1e-4)
+    np.testing.assert_allclose(volume.grid.ijk_to_ras(), expected, atol=1e-4)
+    assert source in volume.provenance["geometry"]
+
+
+def test_a_sheared_sform_runs_to_nrrd_and_is_refused_as_nifti(tmp_path, capfd):
+    from inference_backend.cli import main
+    from inference_backend.imaging.target import target_grid
+
+    path = nifti_with_forms(tmp_path / "sheared.nii.gz", SHEARED, 2, QFORM, 1)
+    base = ["run", str(path), "--method", "interpolation", "--scale", "1,1,2", "--progress", "none"]
+    assert main([*base, "--out", str(tmp_path / "nifti")]) == 2
+    assert "--output-format nrrd" in capfd.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "nrrd"), "--output-format", "nrrd"]) == 0
+    result = read_volume(tmp_path / "nrrd" / "sheared_sr.nrrd")
+    assert result.grid.matches(target_grid(read_volume(path).grid, scale=(1, 1, 2)), tolerance_mm=1e-4)
+    assert result.grid.shear_mm() > 1.0
+
+
+def test_nifti2_reads_like_nifti1(tmp_path):
+    one = nifti_with_forms(tmp_path / "one.nii.gz", MOVED, 2, QFORM, 1)
+    two = nifti_with_forms(tmp_path / "two.nii.gz", MOVED, 2, QFORM, 1, version=2)
+    assert nib.load(two).header.sizeof_hdr == 540
+    first, second = read_volume(one), read_volume(two)
+    assert second.grid.matches(first.grid, tolerance_mm=1e-6)
+    np.testing.assert_array_equal(second.array, first.array)
+
+
+def test_geometry_is_read_back_after_writing(tmp_path, monkeypatch):
+    """A grid the written file does not hold (here: a writer that loses the origin) is refused."""
+    import SimpleITK as sitk
+
+    from inference_backend.errors import InputError
+
+    write = sitk.WriteImage
+
+    def losing_origin(image, path, *args, **kwargs):
+        image = sitk.Image(image)
+        image.SetOrigin((0.0, 0.0, 0.0))
+        write(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(sitk, "WriteImage", losing_origin)
+    with pytest.raises(InputError, match="does not hold this grid exactly"):
+        write_volume(make_volume(), tmp_path / "v.nrrd")

@@ -4,6 +4,7 @@ go to its own folder below the output root, at the place of its input in the sou
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,12 @@ class Scan:
 
 
 def scan_id(path: Path, root: Path) -> str:
+    """The input's place below ``root`` without its image suffix; its file name where it lies
+    elsewhere (a manifest's ``../scans/a.nii.gz``)."""
     from inference_backend.imaging.io import volume_stem
 
-    relative = path.relative_to(root)
+    resolved, folder = path.resolve(), root.resolve()
+    relative = resolved.relative_to(folder) if resolved.is_relative_to(folder) else Path(resolved.name)
     return (relative.parent / volume_stem(relative.name)).as_posix()
 
 
@@ -51,22 +55,37 @@ def folder_scans(root: Path, pattern: str | None, exclude: Path | None = None) -
     return scans
 
 
+def normalised_id(identifier: str, where: str) -> str:
+    """A scan id as the relative folder its results go to: ``x``, ``x/`` and ``./x`` are one id;
+    an absolute path, ``..`` or a hidden name (the output folder's own files) is refused."""
+    text = identifier.strip().replace("\\", "/")
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text) or not parts or ".." in parts or any(p.startswith(".") for p in parts):
+        raise InputError(f"{where}: the id {identifier!r} is no folder below --out (no absolute path, '..' or hidden name)")
+    return "/".join(parts)
+
+
 def manifest_scans(manifest: Path) -> list[Scan]:
     """Rows of a CSV/TSV with a header: ``input`` (required), ``lesion_mask``, ``id`` and option
     columns (``method``, ``scale``, ``spacing``, ``samples``, ``seed``, ``lesion_fill``,
-    ``dilate_mask``, ``opt`` as NAME=VALUE;NAME=VALUE). Relative paths are relative to the manifest."""
+    ``dilate_mask``, ``opt`` as NAME=VALUE;NAME=VALUE). Relative paths are relative to the
+    manifest. A row without an id gets its input's path below the manifest's folder, or its
+    file name when the input lies elsewhere; every id is a folder below the output root."""
     delimiter = MANIFEST_SUFFIXES.get(manifest.suffix.lower())
     if delimiter is None:
         raise InputError(f"{manifest}: a manifest is a .csv or .tsv file")
-    with open(manifest, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream, delimiter=delimiter))
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as stream:
+            rows = list(csv.DictReader(stream, delimiter=delimiter))
+    except UnicodeDecodeError as error:
+        raise InputError(f"{manifest}: is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except csv.Error as error:
+        raise InputError(f"{manifest}: is not a valid {manifest.suffix[1:].upper()} file ({error})") from None
     if not rows or "input" not in rows[0]:
         raise InputError(f"{manifest}: needs a header row with an 'input' column (and one row per scan)")
     unknown = sorted(set(rows[0]) - {"input", "lesion_mask", "id", *OPTION_COLUMNS})
     if unknown:
         raise InputError(f"{manifest}: unknown column(s) {', '.join(unknown)}; known: input, lesion_mask, id, {', '.join(OPTION_COLUMNS)}")
-    from inference_backend.imaging.io import volume_stem
-
     base = manifest.parent
     scans = []
     for number, row in enumerate(rows, start=2):
@@ -74,9 +93,9 @@ def manifest_scans(manifest: Path) -> list[Scan]:
             raise InputError(f"{manifest}, line {number}: the input is empty")
         path = base / row["input"].strip()
         mask = (row.get("lesion_mask") or "").strip()
-        identifier = (row.get("id") or "").strip() or Path(row["input"].strip()).with_name(volume_stem(path.name)).as_posix()
+        identifier = (row.get("id") or "").strip() or scan_id(path, base)
         overrides = {key: row[key].strip() for key in OPTION_COLUMNS if (row.get(key) or "").strip()}
-        scans.append(Scan(identifier, path, base / mask if mask else None, overrides))
+        scans.append(Scan(normalised_id(identifier, f"{manifest}, line {number}"), path, base / mask if mask else None, overrides))
     return scans
 
 

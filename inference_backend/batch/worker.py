@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class ScanTask:
     output_format: str = "nii.gz"
     bids_source: str | None = None  # the input's path in a BIDS dataset: outputs get JSON sidecars
     planned_at: float = 0.0  # when the batch planned it (time.time()): a result written since is this batch's own
+    batch_root: Path | None = None  # the batch's output root, recorded in the report
 
 
 @dataclass
@@ -60,14 +62,28 @@ class ScanResult:
 
 def init_worker(threads: int) -> None:
     """A worker process: its share of the CPU threads; Ctrl-C is the batch's to handle (the
-    terminal sends it to every process), SIGTERM cancels the scan running here."""
+    terminal sends it to every process), SIGTERM cancels the scan running here, and the worker
+    ends with the batch (a batch killed outright must not leave its workers waiting for ever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: _current.cancel() if _current is not None else None)
+    threading.Thread(target=_end_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     os.environ["MRISR_THREADS"] = str(threads)  # every job in this worker keeps to its share (devices.configure_cpu_threads)
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _end_with_parent(parent: int, poll_s: float = 1.0, grace_s: float = 30.0) -> None:
+    """Once the batch process is gone: cancel the scan running here, let it clean up, exit."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    if _current is not None:
+        _current.cancel()
+    deadline = time.monotonic() + grace_s
+    while _current is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os._exit(0)
 
 
 def committed_result(task: ScanTask) -> list[str] | None:
@@ -98,6 +114,7 @@ def process_scan(task: ScanTask) -> ScanResult:
             written = run_job(
                 task.input, task.out_dir, task.options, task.lesion_mask, progress=_current,
                 output_format=task.output_format, overwrite=task.overwrite, bids_source=task.bids_source,
+                batch_root=task.batch_root,
             )  # fmt: skip
             result.outputs = sorted(str(path) for path in written.values())
     except Cancelled as error:

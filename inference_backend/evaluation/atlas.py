@@ -19,7 +19,7 @@ from skimage.filters import threshold_multiotsu
 
 from inference_backend.data.datasets import load_mni152, load_mni152_brain_mask
 from inference_backend.evaluation.metrics import head_mask
-from inference_backend.imaging.io import to_sitk
+from inference_backend.imaging.itk import to_sitk
 from inference_backend.imaging.volume import Volume
 
 STRIP_EROSION_VOXELS = 5  # cuts the thin bridges between brain and scalp

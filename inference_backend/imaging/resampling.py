@@ -11,7 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from inference_backend.errors import Cancelled
-from inference_backend.imaging.io import from_sitk, to_sitk
+from inference_backend.imaging.itk import from_sitk, to_sitk
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.progress import Progress
 
@@ -40,11 +40,11 @@ def resample(volume: Volume, grid: Grid, kind: str = "bspline", progress: Progre
     resampler.SetDefaultPixelValue(0.0)
     if progress is not None:
 
-        def on_progress() -> None:
-            if progress.cancelled:
-                resampler.Abort()
-            else:
+        def on_progress() -> None:  # an exception must not leave this callback: ITK would print it
+            try:
                 progress.report(resampler.GetProgress(), f"{kind} interpolation")
+            except Cancelled:
+                resampler.Abort()
 
         resampler.AddCommand(sitk.sitkProgressEvent, on_progress)
     try:

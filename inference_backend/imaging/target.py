@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from inference_backend.errors import InputError
-from inference_backend.imaging.io import check_voxel_count
+from inference_backend.imaging.validation import check_voxel_count
 from inference_backend.imaging.volume import Grid
 
 SPACING_TOLERANCE = 1e-4  # relative: 1.0 vs 0.99999 is no down-sampling
@@ -33,7 +33,7 @@ def target_grid(
 
     Super-resolution never coarsens: a scale below 1 (or a spacing above the input's) is refused.
     The grid covers the input's field of view (see :meth:`Grid.with_spacing`); its voxel count
-    is checked against the budget (``max_voxels``, see :func:`~inference_backend.imaging.io.voxel_budget`)
+    is checked against the budget (``max_voxels``, see :func:`~inference_backend.imaging.validation.voxel_budget`)
     before the grid exists, since a scale of 1e300 gives sizes no integer holds.
     """
     if (scale is None) == (spacing is None):

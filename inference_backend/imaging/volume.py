@@ -13,7 +13,8 @@ Conventions (the same as ITK and DICOM, so SimpleITK reads and writes them uncha
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -150,11 +151,14 @@ class Grid:
 @dataclass
 class Volume:
     """A scalar 3D image: ``array`` (IJK order) on ``grid``; ``slice_thickness`` (mm) of the
-    slices stacked along k where the file records it (DICOM (0018,0050)), else None."""
+    slices stacked along k where the file records it (DICOM (0018,0050)), else None;
+    ``provenance``: what the reader says of the file for reports (``geometry``: which header
+    field placed the voxels; ``warnings``: what the user should know)."""
 
     array: np.ndarray
     grid: Grid
     slice_thickness: float | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3 or tuple(self.array.shape) != self.grid.size:
@@ -162,14 +166,14 @@ class Volume:
 
     def with_array(self, array: np.ndarray) -> "Volume":
         """A new volume on the same grid (the array is not copied)."""
-        return Volume(array=array, grid=self.grid, slice_thickness=self.slice_thickness)
+        return Volume(array=array, grid=self.grid, slice_thickness=self.slice_thickness, provenance=self.provenance)
 
     def crop(self, start: tuple[int, int, int], stop: tuple[int, int, int]) -> "Volume":
         """The sub-volume ``[start, stop)`` with its exact grid (the voxels do not move)."""
         box = tuple(slice(a, b) for a, b in zip(start, stop))
         array = np.ascontiguousarray(self.array[box])
         origin = self.grid.index_to_physical(np.asarray(start, dtype=float))
-        return Volume(array, Grid(array.shape, self.grid.spacing, origin, self.grid.direction), self.slice_thickness)
+        return Volume(array, Grid(array.shape, self.grid.spacing, origin, self.grid.direction), self.slice_thickness, self.provenance)
 
 
 def fmt_values(values: tuple[float, ...]) -> str:

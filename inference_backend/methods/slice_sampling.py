@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from inference_backend.assets import load_checkpoint
+from inference_backend.assets import build_network
 from inference_backend.imaging.normalization import IntensityNormalizer
 from inference_backend.imaging.resampling import resample
 from inference_backend.imaging.volume import Volume
@@ -32,8 +32,8 @@ from inference_backend.operators import consistency
 
 def load_network(request: MethodRequest, network_class: type[ScheduledUNet]) -> tuple[ScheduledUNet, ModelInfo]:
     name = request.options.model
-    checkpoint, card = load_checkpoint(name, "cpu")
-    return network_class.from_checkpoint(checkpoint).to(request.device), ModelInfo(name, card["sha256"], card)
+    network, card = build_network(name, network_class.from_checkpoint)
+    return network.to(request.device), ModelInfo(name, card["sha256"], card)
 
 
 def acquisition_model(request: MethodRequest) -> str:

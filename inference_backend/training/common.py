@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from inference_backend.assets import BUNDLED_DIR
+from inference_backend.assets import BUNDLED_DIR, first_line
+from inference_backend.errors import AssetError
 from inference_backend.data import training_data
 from inference_backend.data.datasets import shared_data_dir
 
@@ -78,7 +79,13 @@ class TrainingRun:
     def load(self) -> dict[str, Any] | None:
         if not self.checkpoint_path.exists():
             return None
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        try:  # tensors and plain types only: a planted file's pickle must not run
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any unpickling failure: not a checkpoint this run wrote
+            raise AssetError(
+                f"{self.checkpoint_path}: not a checkpoint of plain tensors ({first_line(error)}); it is not loaded: "
+                "delete it to start the run anew"
+            ) from None
         self.previous_seconds = state.get("wall_seconds", 0.0)
         return state
 
@@ -149,6 +156,10 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument(
         "--random-contrast-share", type=parse_share, default=mix.random_contrast_share, help="share of synthetic brains of uniformly random contrast"
     )
+    parser.add_argument(
+        "--clinical-share", type=parse_share, default=mix.clinical_share,
+        help="share of acquired in-plane slices of the training patients' real clinical scans (data/clinical.py)",
+    )
     parser.add_argument("--val-every", type=int, default=500)
     parser.add_argument("--export", action="store_true", help="export the EMA weights as the bundled model")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where --export writes NAME.pt and NAME.json")
@@ -160,7 +171,7 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
 
 
 def data_mix(args: argparse.Namespace) -> training_data.DataMix:
-    return training_data.DataMix(args.synthetic_share, args.random_contrast_share)
+    return training_data.DataMix(args.synthetic_share, args.random_contrast_share, args.clinical_share)
 
 
 def widen_inputs(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

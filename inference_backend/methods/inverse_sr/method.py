@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from inference_backend.assets import load_checkpoint
+from inference_backend.assets import build_network
 from inference_backend.errors import InputError
 from inference_backend.imaging.normalization import IntensityNormalizer
 from inference_backend.imaging.resampling import resample
@@ -38,8 +38,8 @@ BACKGROUND_LEVEL = -0.9  # normalised intensity below which a tile is air (backg
 
 
 def load_prior(name: str, device: str) -> tuple[PriorAutoencoder, ModelInfo]:
-    checkpoint, card = load_checkpoint(name, "cpu")
-    return PriorAutoencoder.from_checkpoint(checkpoint).to(device), ModelInfo(name, card["sha256"], card)
+    network, card = build_network(name, PriorAutoencoder.from_checkpoint)
+    return network.to(device), ModelInfo(name, card["sha256"], card)
 
 
 def axis_sampling_matrix(hr: Grid, lr: Grid, axis: int, acquisition: str) -> np.ndarray:
