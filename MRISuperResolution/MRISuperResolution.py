@@ -29,7 +29,7 @@ from MRISuperResolutionLib.backend import ensure_importable
 from MRISuperResolutionLib.logic import SuperResolutionLogic
 
 ensure_importable()
-from inference_backend.registry import LESION_FILLS, METHODS  # noqa: E402 - plain Python, no torch
+from inference_backend.registry import LESION_FILLS, MAX_SAMPLES, METHODS  # noqa: E402 - plain Python, no torch
 
 DOCUMENTATION_URL = "https://github.com/mrisr/SlicerMRISuperResolution#readme"
 RUNNER_CHOICES = ["subprocess", "in-process"]
@@ -70,7 +70,7 @@ class MRISuperResolutionParameterNode:
     targetY: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
     targetZ: Annotated[float, WithinRange(0.05, 20.0)] = 1.0
     sliceThickness: Annotated[float, WithinRange(0.0, 50.0)] = 0.0  # mm; 0 = the same as the slice spacing
-    samples: Annotated[int, WithinRange(1, 64)] = 1
+    samples: Annotated[int, WithinRange(1, MAX_SAMPLES)] = 1
     lesionMask: Optional[Union[vtkMRMLLabelMapVolumeNode, vtkMRMLSegmentationNode]]
     lesionFill: Annotated[str, Choice(list(LESION_FILLS))] = "neighbourhood"
     model: str = ""  # "" = the method's bundled model

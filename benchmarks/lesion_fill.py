@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import numpy as np
-from scipy import ndimage
-from skimage.filters import threshold_multiotsu
 
 from inference_backend.data.datasets import (
     SOURCE_CHECKOUT,
@@ -24,11 +21,9 @@ from inference_backend.data.datasets import (
     shared_data_dir,
 )
 from inference_backend.evaluation.panels import Tile, save_panel
+from inference_backend.evaluation.synthetic_lesions import RADII_MM, otsu_tissues, synthetic_lesions
 from inference_backend.imaging.io import read_volume
 from inference_backend.methods.lesion_fill import FILLS
-
-RADII_MM = (3, 6, 10)
-PLACEMENTS = 3
 
 
 def mni_tissues() -> dict[str, np.ndarray]:
@@ -37,40 +32,6 @@ def mni_tissues() -> dict[str, np.ndarray]:
         path = package_data_file("nilearn", f"datasets/data/mni_icbm152_{code}_tal_nlin_sym_09a_converted.nii.gz")
         maps[tissue] = read_volume(path).array >= 128
     return maps
-
-
-def otsu_tissues(array: np.ndarray) -> dict[str, np.ndarray]:
-    """White = brightest, grey = middle of three classes inside the head (T1-weighted)."""
-    low, high = threshold_multiotsu(array[array > np.percentile(array, 30)], classes=3)
-    return {"white matter": ndimage.binary_erosion(array >= high, iterations=1), "grey matter": (array >= low) & (array < high)}
-
-
-def ellipsoid(shape: tuple[int, ...], centre: np.ndarray, radii_vox: np.ndarray) -> np.ndarray:
-    grid = np.ogrid[tuple(slice(0, n) for n in shape)]
-    return sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii_vox)) <= 1.0
-
-
-def place_lesions(tissue: np.ndarray, spacing: tuple[float, ...], radius_mm: float, rng: np.random.Generator, minimum_overlap: float) -> list[np.ndarray]:
-    candidates = np.argwhere(ndimage.binary_erosion(tissue, iterations=2))
-    lesions, attempts = [], 0
-    while len(lesions) < PLACEMENTS and attempts < 500:
-        attempts += 1
-        centre = candidates[rng.integers(len(candidates))]
-        radii = radius_mm * rng.uniform(0.7, 1.3, 3) / np.asarray(spacing)
-        mask = ellipsoid(tissue.shape, centre, radii)
-        if mask.sum() >= 7 and (tissue[mask].mean() >= minimum_overlap):
-            lesions.append(mask)
-    return lesions
-
-
-def synthetic_lesions(tissues: dict[str, np.ndarray], spacing: tuple[float, ...], rng: np.random.Generator) -> Iterator[tuple[str, int, np.ndarray]]:
-    """(tissue, radius in mm, mask) of every lesion: mostly inside white matter, and inside grey
-    matter for small ones; large grey-matter lesions need only 40% overlap (the cortex is thin)."""
-    for tissue_name, tissue in tissues.items():
-        for radius in RADII_MM:
-            overlap = 0.8 if tissue_name == "white matter" or radius <= 3 else 0.4
-            for mask in place_lesions(tissue, spacing, radius, rng, overlap):
-                yield tissue_name, radius, mask
 
 
 def evaluate(name: str, array: np.ndarray, spacing: tuple[float, ...], tissues: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[list[dict], dict]:

@@ -14,11 +14,11 @@ Writes benchmarks/results/studies/lesion_fill_detail/results.{json,md}.
 from __future__ import annotations
 
 import numpy as np
-from lesion_fill import otsu_tissues, synthetic_lesions
 from scipy import ndimage
 
 from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.report import markdown_table, write_results
+from inference_backend.evaluation.synthetic_lesions import otsu_tissues, synthetic_lesions
 from inference_backend.imaging.io import read_volume
 from inference_backend.methods.lesion_fill import fill_inverse_sr, fill_neighbourhood
 

@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 import torch
-from lesion_fill import place_lesions
 from scipy import ndimage
 
 from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
@@ -40,6 +39,7 @@ from inference_backend.evaluation.lesion_metrics import (
 )
 from inference_backend.evaluation.panels import Tile, save_panel
 from inference_backend.evaluation.report import markdown_table, write_document
+from inference_backend.evaluation.synthetic_lesions import place_lesions
 from inference_backend.imaging.io import read_volume
 from inference_backend.job import JobOptions
 from inference_backend.methods.lesion_fill import FILLS, dilate_mask

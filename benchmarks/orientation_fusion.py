@@ -115,7 +115,7 @@ def main() -> None:
         mean = (run["sagittal"] + run["coronal"]) / 2
         gains, sharpened = oracle_kz_gains(mean, run)
         gains_per_volume[name] = gains
-        score = lambda estimate: round(psnr(run["reference"], estimate, run["brain"]), 3)  # noqa: E731
+        score = lambda estimate, run=run: round(psnr(run["reference"], estimate, run["brain"]), 3)  # noqa: E731
         rows.append({
             "volume": name,
             "role": "tuning" if name in TUNING else "evaluation",

@@ -24,9 +24,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from speed import SIZES, speed_case  # (benchmarks/ is on sys.path when run as a script)
-
 from inference_backend.data.datasets import SOURCE_CHECKOUT
+from inference_backend.evaluation.cases import SPEED_SIZES, speed_case
 from inference_backend.evaluation.report import write_document
 from inference_backend.imaging.io import write_volume
 from inference_backend.job import JobOptions
@@ -93,7 +92,7 @@ def profile(method: str, samples: int, input_path: Path, out_dir: Path) -> dict:
 
 
 def markdown(rows: list[dict], tag: str, size: str) -> list[str]:
-    shape = "x".join(map(str, SIZES[size]))
+    shape = "x".join(map(str, SPEED_SIZES[size]))
     lines = [f"# Profile of one run ({tag})", "", f"A {shape} crop of MNI152 at 4 mm slices -> 1 mm, `run_job` under cProfile, 2-core CPU.", ""]
     for row in rows:
         lines += [f"## {row['method']} ({row['samples']} sample(s)): {row['wall_s']} s", "", "| stage | s |", "|---|---|"]
@@ -112,9 +111,9 @@ def main() -> None:
     parser.add_argument("--methods", default="interpolation,res-srdiff")
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--tag", default="profile")
-    parser.add_argument("--size", choices=sorted(SIZES), default="head", help="the speed volume: head (181x217x181) or half (128^3)")
+    parser.add_argument("--size", choices=sorted(SPEED_SIZES), default="head", help="the speed volume: head (181x217x181) or half (128^3)")
     args = parser.parse_args()
-    case = speed_case(SIZES[args.size])
+    case = speed_case(SPEED_SIZES[args.size])
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         input_path = Path(scratch) / "head_4mm.nii.gz"

@@ -16,32 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from inference_backend.data.datasets import SOURCE_CHECKOUT, load_mni152
+from inference_backend.data.datasets import SOURCE_CHECKOUT
 from inference_backend.devices import resolve_device
 from inference_backend.evaluation.benchmark import run_case
 from inference_backend.evaluation.cases import (
+    SPEED_SIZES,
     Case,
+    mni_crop,
     slice_masking_case,
-    through_plane_case,
+    speed_case,
 )
 from inference_backend.evaluation.report import write_document
 from inference_backend.pipeline import library_versions
 from inference_backend.time_estimates import RATES_FILE
 
-SIZES = {"head": (181, 217, 181), "half": (128, 128, 128)}
 SAMPLES = {"res-srdiff": 2, "msp-sr": 4}  # the multi-sample run of each stochastic method (on the head)
 METHODS = ("interpolation", "res-srdiff", "msp-sr", "srmri", "inverse-sr")
-
-
-def mni_crop(size: tuple[int, int, int]):
-    mni = load_mni152()
-    start = tuple((n - s) // 2 for n, s in zip(mni.grid.size, size))
-    return mni.crop(start, tuple(a + s for a, s in zip(start, size)))
-
-
-def speed_case(size: tuple[int, int, int] = SIZES["head"]) -> Case:
-    """The MNI152 head cropped to ``size``, degraded to 4 mm slices along z."""
-    return through_plane_case("speed", mni_crop(size), factor=4)
 
 
 def timed(case: Case, method: str, samples: int, device: str) -> dict:
@@ -87,7 +77,7 @@ def main() -> None:
     kind = device.split(":")[0]
     rows = []
     for method in ["interpolation"] + [m for m in args.methods.split(",") if m != "interpolation"]:
-        for name, size in SIZES.items():
+        for name, size in SPEED_SIZES.items():
             case = slice_masking_case("speed", mni_crop(size)) if method == "inverse-sr" else speed_case(size)
             runs = [1] + ([SAMPLES[method]] if method in SAMPLES and name == "head" else [])
             for samples in runs:

@@ -23,9 +23,8 @@ from typing import NoReturn
 
 from inference_backend.errors import Cancelled, InputError, MRISRError, ResourceError
 from inference_backend.progress import Progress, TqdmSink, jsonl_sink
+from inference_backend.protocol import BATCH_FAILURES_STATUS, BROKEN_PIPE_STATUS, ErrorLine, ScanLine
 
-BROKEN_PIPE_STATUS = 128 + 13  # what a shell reports for a process ended by SIGPIPE
-BATCH_FAILURES_STATUS = 5  # mrisr batch ran every scan it could, and some failed: see its summary
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -97,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--factors", help="the up-sampling factors you will use, e.g. 4 (default: 2-6, as in training)")
     finetune.add_argument("--in-plane-share", help="fraction of in-plane pairs: 0 for thick-slice scans only (default: as in training)")
 
-    from inference_backend.evaluation.benchmark import add_benchmark_arguments
+    from inference_backend.evaluation.arguments import add_benchmark_arguments
 
     benchmark = commands.add_parser("benchmark", help="score methods on a suite of degraded cases")
     add_benchmark_arguments(benchmark)
@@ -263,7 +262,7 @@ def batch_display(mode: str) -> Iterator[Callable]:
 
     def on_event(result, ended: int, total: int) -> None:
         if mode == "jsonl":
-            print(json.dumps({"event": "scan", "done": ended, "total": total, **result.as_row()}), flush=True)
+            print(ScanLine(ended, total, result.as_row()).encode(), flush=True)
         elif bar is not None:
             bar.total = total
             bar.update(ended - bar.n)
@@ -319,40 +318,45 @@ def command_methods(args: argparse.Namespace) -> int:
 
 
 def expected_times(args: argparse.Namespace) -> dict[str, str]:
-    """Each method's expected time on ``args.input`` brought to ``--scale``/``--spacing`` (``auto``:
-    that of the method it picks there), or on a whole head at 1 mm without an input."""
-    from inference_backend.errors import InputError
-    from inference_backend.imaging.io import read_volume
-    from inference_backend.imaging.target import parse_triplet, target_grid
-    from inference_backend.job import JobOptions, resolve_method
+    """Each method's expected time on ``args.input`` brought to ``--scale``/``--spacing`` (from
+    its plan there; ``auto``: that of the method it picks), or on a whole head at 1 mm without
+    an input."""
+    from inference_backend.imaging.target import parse_triplet
+    from inference_backend.job import JobOptions
     from inference_backend.registry import METHODS
     from inference_backend.time_estimates import REFERENCE_OUTPUT, expected_time
 
+    if args.samples < 1:
+        raise InputError(f"--samples must be at least 1; got {args.samples}")
     if args.input is None:
         if args.scale or args.spacing:
             raise InputError("--scale and --spacing need --input (the scan to estimate for)")
-        voxels, where, chosen = math.prod(REFERENCE_OUTPUT), f"per {'x'.join(map(str, REFERENCE_OUTPUT))} output", {}
-    else:
-        if not (args.scale or args.spacing):
-            raise InputError("--input needs --scale or --spacing (the output grid to estimate for)")
-        scale = parse_triplet(args.scale, "--scale") if args.scale else None
-        spacing = parse_triplet(args.spacing, "--spacing") if args.spacing else None
-        grid = read_volume(args.input).grid
-        target = target_grid(grid, scale=scale, spacing=spacing)
-        voxels, where = target.num_voxels, f"for this input ({'x'.join(map(str, target.size))} output)"
-        _, notes = resolve_method(grid, JobOptions(scale=scale, spacing=spacing, method="auto"))
-        chosen = {"auto": notes["auto"]["chose"]}
-    if args.samples < 1:
-        raise InputError(f"--samples must be at least 1; got {args.samples}")
-    estimates = {"auto": "that of the method it picks for the input (give --input)"}
+        where = f"per {'x'.join(map(str, REFERENCE_OUTPUT))} output"
+        estimates = {"auto": "that of the method it picks for the input (give --input)"}
+        for name, spec in METHODS.items():
+            if name != "auto":
+                samples = args.samples if spec.stochastic else 1
+                estimates[name] = f"{expected_time(name, math.prod(REFERENCE_OUTPUT), samples, args.device)} {where}, {plural(samples)}"
+        return estimates
+    if not (args.scale or args.spacing):
+        raise InputError("--input needs --scale or --spacing (the output grid to estimate for)")
+    from inference_backend.imaging.io import read_volume
+    from inference_backend.plan import plan_job
+
+    volume = read_volume(args.input)
+    scale = parse_triplet(args.scale, "--scale") if args.scale else None
+    spacing = parse_triplet(args.spacing, "--spacing") if args.spacing else None
+    estimates = {}
     for name in METHODS:
-        method = chosen.get(name, name)
-        if method == "auto":
-            continue
-        samples = args.samples if METHODS[method].stochastic else 1
-        text = expected_time(method, voxels, samples, args.device)
-        estimates[name] = f"{text} {where}, {samples} sample{'s' if samples > 1 else ''}" + (f" ({method})" if method != name else "")
+        plan = plan_job(volume.grid, JobOptions(method=name, scale=scale, spacing=spacing, samples=args.samples), volume.slice_thickness)
+        where = f"for this input ({'x'.join(map(str, plan.target.size))} output)"
+        chosen = f" ({plan.method})" if plan.method != name else ""
+        estimates[name] = f"{plan.expected_time(args.device)} {where}, {plural(plan.samples)}{chosen}"
     return estimates
+
+
+def plural(samples: int) -> str:
+    return f"{samples} sample{'s' if samples > 1 else ''}"
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -490,7 +494,7 @@ def report_error(error: MRISRError, jsonl: bool, debug: bool, cause: BaseExcepti
         traceback.print_exception(cause or error)
     if jsonl:
         try:
-            print(json.dumps({"error": one_line(str(error)), "exit_code": error.exit_code}), flush=True)
+            print(ErrorLine(one_line(str(error)), error.exit_code).encode(), flush=True)
         except BrokenPipeError:  # the program reading the lines is gone; stderr still says it
             silence_stdout()
     print(f"mrisr: error: {one_line(str(error))}", file=sys.stderr, flush=True)

@@ -1,29 +1,20 @@
-"""What defines a job besides its input data, the one check every job passes, and its command
-line: the same :class:`JobOptions` travel from ``mrisr run`` / ``mrisr batch`` arguments, from
-the Slicer logic (in-process, or as the command line of a subprocess) and from the batch
-runner, and :func:`validate_job` is the one gate they all pass before any work. Light to
+"""What defines a job besides its input data, and its command line: the same
+:class:`JobOptions` travel from ``mrisr run`` / ``mrisr batch`` arguments, from the Slicer logic
+(in-process, or as the command line of a subprocess) and from the batch runner; what they
+decide for an input is worked out once, by :func:`inference_backend.plan.plan_job`. Light to
 import (the command line builds its parser from it before anything heavy loads).
 """
 from __future__ import annotations
 
 import argparse
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from inference_backend.errors import InputError
-from inference_backend.methods.options import LESION_FILLS
-from inference_backend.registry import (
-    AUTO,
-    AUTO_CHOICES,
-    get_method,
-    parse_method_options,
-)
+from inference_backend.registry import AUTO, parse_method_options
 
 if TYPE_CHECKING:
     from inference_backend.imaging.volume import Grid
 
-MAX_SAMPLES = 64
 # --slice-thickness, as a multiple of the slice spacing: thinner leaves most of the tissue between
 # the slices unmeasured, thicker overlaps more than any clinical protocol does
 SLICE_THICKNESS_RANGE = (0.25, 2.0)
@@ -34,7 +25,7 @@ DICOM_THICKNESS = "DICOM (0018,0050)"
 class JobOptions:
     """Everything that defines a job besides the input data."""
 
-    method: str = "interpolation"  # the command line, the panel and the console default to auto
+    method: str = AUTO
     method_options: dict[str, Any] = field(default_factory=dict)
     scale: tuple[float, float, float] | None = None
     spacing: tuple[float, float, float] | None = None
@@ -111,106 +102,3 @@ def add_job_arguments(parser: argparse.ArgumentParser, target_required: bool = T
     parser.add_argument("--seed", type=int, default=0, help="random seed of stochastic methods")
     parser.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE", help="method option (repeatable)")
     parser.add_argument("--max-voxels", type=int, help="refuse outputs larger than this (default 2^28, env MRISR_MAX_VOXELS)")
-
-
-def acquisition_of(source: Grid, target: Grid) -> str | None:
-    """``thick-slices`` (one axis refined), ``in-plane`` (two), or None (none, or all three)."""
-    from inference_backend.imaging.target import refined_axes
-
-    return {1: "thick-slices", 2: "in-plane"}.get(len(refined_axes(source, target)))
-
-
-def slice_thickness_problem(grid: Grid, target: Grid, thickness: float) -> str | None:
-    """Why ``thickness`` (mm) cannot be the slice thickness of this job, or None: a job that
-    refines one axis only (thick slices), within :data:`SLICE_THICKNESS_RANGE` of its spacing."""
-    from inference_backend.imaging.target import refined_axes
-    from inference_backend.imaging.volume import fmt_values
-
-    if not (math.isfinite(thickness) and thickness > 0):
-        return f"must be a number of mm > 0; got {thickness:g}"
-    axes = refined_axes(grid, target)
-    if len(axes) != 1:
-        return (
-            f"applies to thick slices, a job that refines one axis (the slice axis); this one refines {len(axes)} "
-            f"(input spacing {fmt_values(grid.spacing)}, output {fmt_values(target.spacing)} mm)"
-        )
-    spacing = grid.spacing[axes[0]]
-    low, high = (bound * spacing for bound in SLICE_THICKNESS_RANGE)
-    if not low <= thickness <= high:
-        return (
-            f"must be between {low:g} and {high:g} mm (1/4 to 2x the {spacing:g} mm slice spacing along "
-            f"{'xyz'[axes[0]]}); got {thickness:g}"
-        )
-    return None
-
-
-def slice_thickness_of(grid: Grid, target: Grid, options: JobOptions, acquired: float | None = None) -> tuple[float | None, dict[str, Any]]:
-    """(the slice thickness in mm the thick-slice forward models use, None where it equals the
-    spacing; the report's entries: the value used and where it came from). ``acquired``: the
-    thickness of the slices stacked along k as the file recorded it (DICOM (0018,0050)); one
-    outside :func:`slice_thickness_problem`'s bounds is ignored, and the report says why."""
-    from inference_backend.imaging.target import refined_axes
-
-    axes = refined_axes(grid, target)
-    if len(axes) != 1:
-        return None, {"slice_thickness_mm": None, "slice_thickness_source": None}
-    if options.slice_thickness is not None:
-        thickness = float(options.slice_thickness)
-        return thickness, {"slice_thickness_mm": thickness, "slice_thickness_source": "option"}
-    source = "= slice spacing"
-    if acquired is not None and axes[0] == 2:
-        problem = slice_thickness_problem(grid, target, acquired)
-        if problem is None:
-            return acquired, {"slice_thickness_mm": acquired, "slice_thickness_source": DICOM_THICKNESS}
-        source += f" ({DICOM_THICKNESS} {acquired:g} mm ignored: it {problem.split('; got')[0]})"
-    return None, {"slice_thickness_mm": grid.spacing[axes[0]], "slice_thickness_source": source}
-
-
-def resolve_method(grid: Grid, options: JobOptions) -> tuple[JobOptions, dict[str, Any]]:
-    """``auto`` made concrete for this input: (the options to run, report entries saying what
-    was chosen and why); another method as it is, with a ``quality_note`` where it is
-    experimental for this acquisition."""
-    target = job_target(grid, options)
-    acquisition = acquisition_of(grid, target)
-    if options.method != AUTO:
-        note = None if acquisition is None else get_method(options.method).quality_note(acquisition)
-        return options, ({} if note is None else {"quality_note": note})
-    if options.method_options:
-        raise InputError("--method auto takes no --opt: name the method to set its options")
-    method, method_options, reason = AUTO_CHOICES.get(
-        acquisition or "", ("interpolation", {}, "no single refined axis or pair of axes: B-spline interpolation")
-    )
-    if not get_method(method).assets_present():
-        method, method_options, reason = "interpolation", {}, f"{method}'s weights are not installed: B-spline interpolation"
-    chosen = replace(options, method=method, method_options=method_options)
-    return chosen, {"auto": {"chose": method, "options": method_options, "acquisition": acquisition or "other", "reason": reason}}
-
-
-def job_target(grid: Grid, options: JobOptions) -> Grid:
-    from inference_backend.imaging.target import target_grid
-
-    return options.target or target_grid(grid, options.scale, options.spacing, options.max_voxels)
-
-
-def validate_job(grid: Grid, options: JobOptions) -> Grid:
-    """The checks every job passes before any work, whoever asks (command line, Slicer, batch):
-    method and its options, samples, lesion fill, target resolution, voxel budget and slice
-    thickness. Returns the output grid."""
-    from inference_backend.imaging.validation import check_voxel_budget
-
-    options, _ = resolve_method(grid, options)
-    spec = get_method(options.method)
-    spec.parse_options(options.method_options)
-    if not 1 <= options.samples <= MAX_SAMPLES:
-        raise InputError(f"--samples must be between 1 and {MAX_SAMPLES}; got {options.samples}")
-    if options.lesion_fill not in LESION_FILLS:
-        raise InputError(f"--lesion-fill must be one of {', '.join(LESION_FILLS)}; got {options.lesion_fill!r}")
-    if not (math.isfinite(options.dilate_mask_mm) and options.dilate_mask_mm >= 0):
-        raise InputError(f"--dilate-mask must be a number of mm >= 0; got {options.dilate_mask_mm}")
-    target = job_target(grid, options)
-    check_voxel_budget(target, "the output", options.max_voxels)  # an explicit target's too
-    if options.slice_thickness is not None:
-        problem = slice_thickness_problem(grid, target, options.slice_thickness)
-        if problem is not None:
-            raise InputError(f"--slice-thickness {problem}")
-    return target

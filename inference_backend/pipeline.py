@@ -33,12 +33,7 @@ from inference_backend.imaging.io import (
 )
 from inference_backend.imaging.validation import check_path_text, validate_intensities
 from inference_backend.imaging.volume import Grid, Volume
-from inference_backend.job import (
-    JobOptions,
-    resolve_method,
-    slice_thickness_of,
-    validate_job,
-)
+from inference_backend.job import JobOptions
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.lesion_fill import dilate_mask, fill_lesion, mask_on_grid
 from inference_backend.outputs import (
@@ -50,8 +45,10 @@ from inference_backend.outputs import (
     staging_folder,
     storage_errors,
 )
+from inference_backend.plan import JobPlan, plan_job
 from inference_backend.progress import Progress
-from inference_backend.registry import MethodSpec, get_method
+from inference_backend.protocol import OUTPUT_ROLES
+from inference_backend.registry import MethodSpec
 
 
 @dataclass
@@ -66,18 +63,16 @@ class JobOutputs:
 
 
 def process(
-    volume: Volume, options: JobOptions, lesion_mask: np.ndarray | None = None, progress: Progress | None = None
+    volume: Volume, job: JobOptions | JobPlan, lesion_mask: np.ndarray | None = None, progress: Progress | None = None
 ) -> JobOutputs:
-    """Super-resolve ``volume`` (never modified); fill the lesion on the HR grid when a mask is given.
-    Outputs with a NaN or Inf voxel are refused, never returned."""
+    """Super-resolve ``volume`` (never modified) as ``job`` asks (a request, planned here, or its
+    plan); fill the lesion on the HR grid when a mask is given. Outputs with a NaN or Inf voxel
+    are refused, never returned."""
     progress = progress or Progress()
     started = time.perf_counter()
     validate_intensities(volume, "input volume")
-    target = validate_job(volume.grid, options)
-    options, notes = resolve_method(volume.grid, options)
-    thickness, thickness_notes = slice_thickness_of(volume.grid, target, options, volume.slice_thickness)
-    spec = get_method(options.method)
-    method_options = spec.parse_options(options.method_options)
+    plan = job if isinstance(job, JobPlan) else plan_job(volume.grid, job, volume.slice_thickness)
+    options, spec = plan.request, plan.spec
     grown = None if lesion_mask is None else grown_mask(lesion_mask, volume.grid, options.dilate_mask_mm)
     device = _device_for(spec, options.device)
     threads = configure_cpu_threads() if spec.uses_gpu else None  # the torch methods
@@ -85,42 +80,34 @@ def process(
     with progress.stage("super-resolve", 0.0, 0.9 if lesion_mask is not None else 1.0):
         request = MethodRequest(
             volume=volume.with_array(volume.array.astype(np.float32)),
-            target=target,
-            options=method_options,
+            refinement=plan.refinement,
+            options=plan.method_options,
             progress=progress,
-            samples=options.samples,
+            samples=plan.samples,
             seed=options.seed,
             device=device,
             keep_samples=options.keep_samples,
-            slice_thickness=thickness,
         )
         result: MethodResult = run_guarded(spec.runner(), request)
     lesion_filled = None
     if grown is not None:
         with progress.stage("lesion fill", 0.9, 1.0):
-            lesion_filled = fill_lesion(result.volume, mask_on_grid(grown, volume.grid, target), options.lesion_fill)
+            lesion_filled = fill_lesion(result.volume, mask_on_grid(grown, volume.grid, plan.target), options.lesion_fill)
             progress.report(1.0, "lesion filled")
     named = {"super-resolved volume": result.volume, "variance map": result.variance, "lesion-filled volume": lesion_filled}
     check_finite(named, spec.name)
     report = {
-        "method": spec.name,
-        "options": method_options.as_dict(),
+        **plan.report(),
         "resolved_options": result.resolved,
-        "model": None if result.model is None else {"name": result.model.name, "sha256": result.model.sha256},
-        "samples": options.samples,
         "seed": options.seed,
         "lesion_fill": None if lesion_mask is None else {"method": options.lesion_fill, "dilate_mm": options.dilate_mask_mm},
         "device": device,
         "cpu_threads": threads,
-        "input_grid": volume.grid.describe(),
         "input_geometry_from": volume.provenance.get("geometry"),
         **({"input_warnings": volume.provenance["warnings"]} if volume.provenance.get("warnings") else {}),
-        "output_grid": target.describe(),
-        **thickness_notes,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "peak_memory_mb": peak_memory_mb(device),
         "versions": library_versions(),
-        **notes,
     }
     return JobOutputs(result.volume, result.variance, lesion_filled, report, result.samples)
 
@@ -164,6 +151,8 @@ def _device_for(spec: MethodSpec, requested: str) -> str:
     """The resolved device (a request for a missing GPU fails for any method); CPU-only methods use the CPU."""
     from inference_backend.devices import resolve_device
 
+    if not spec.uses_gpu and requested.strip().lower() == "auto":
+        return "cpu"  # no GPU to look for: PyTorch is not even loaded
     device = resolve_device(requested)
     return device if spec.uses_gpu else "cpu"
 
@@ -191,6 +180,10 @@ def peak_resident_mb() -> float | None:
 
 
 def library_versions() -> dict[str, str]:
+    """The versions that made a result; torch's read from its metadata, not by importing it
+    (a job without a network never loads it)."""
+    import importlib.metadata
+
     import SimpleITK
 
     versions = {
@@ -200,22 +193,19 @@ def library_versions() -> dict[str, str]:
         "SimpleITK": SimpleITK.Version_VersionString(),
     }
     try:
-        import torch
-
-        versions["torch"] = torch.__version__
-    except ImportError:
+        versions["torch"] = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
         pass
     return versions
 
 
 OUTPUT_FORMATS = ("nii.gz", "nrrd")
 MAX_NAME_BYTES = 255  # a file name's limit on every common file system
-OUTPUT_KINDS = ("sr", "variance", "lesion_filled")
 
 
 def output_paths(input_path: str | os.PathLike, out_dir: str | os.PathLike, output_format: str = "nii.gz") -> dict[str, Path]:
     stem, out_dir = volume_stem(input_path), Path(out_dir)
-    paths = {kind: out_dir / f"{stem}_{kind}.{output_format}" for kind in OUTPUT_KINDS}
+    paths = {role: out_dir / f"{stem}_{role}.{output_format}" for role in OUTPUT_ROLES}
     return {**paths, "report": out_dir / REPORT_NAME}
 
 

@@ -8,16 +8,13 @@ report raises :class:`~inference_backend.errors.Cancelled`.
 """
 from __future__ import annotations
 
-import json
 import sys
 import threading
-from collections.abc import Callable
 from contextlib import contextmanager
 from typing import IO, Iterator
 
 from inference_backend.errors import Cancelled
-
-ProgressCallback = Callable[[float, str, str], None]
+from inference_backend.protocol import ProgressCallback, ProgressLine
 
 
 class Progress:
@@ -71,11 +68,11 @@ class Progress:
 
 
 def jsonl_sink(stream: IO[str] | None = None) -> ProgressCallback:
-    """One JSON object per line: ``{"fraction": 0.42, "stage": "sample", "message": "..."}``."""
+    """One :class:`~inference_backend.protocol.ProgressLine` per line."""
 
     def sink(fraction: float, stage: str, message: str) -> None:
         out = stream or sys.stdout
-        out.write(json.dumps({"fraction": round(fraction, 5), "stage": stage, "message": message}) + "\n")
+        out.write(ProgressLine(fraction, stage, message).encode() + "\n")
         out.flush()
 
     return sink

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from inference_backend.errors import InputError
 from inference_backend.methods.interpolation.options import InterpolationOptions
-from inference_backend.methods.inverse_sr.options import InverseSROptions
-from inference_backend.methods.msp_sr.options import MSPSROptions
+from inference_backend.methods.inverse_sr import options as inverse_sr_options
+from inference_backend.methods.msp_sr import options as msp_sr_options
 from inference_backend.methods.options import LESION_FILLS, MethodOptions, OptionInfo
-from inference_backend.methods.res_srdiff.options import ResSRDiffOptions
-from inference_backend.methods.srmri.options import SRMRIOptions
+from inference_backend.methods.res_srdiff import options as res_srdiff_options
+from inference_backend.methods.srmri import options as srmri_options
 
 if TYPE_CHECKING:
     from inference_backend.methods.base import MethodRequest, MethodResult
 
-__all__ = ["ACQUISITIONS", "AUTO", "AUTO_CHOICES", "LESION_FILLS", "METHODS", "MethodSpec", "get_method", "parse_method_options"]
+__all__ = ["ACQUISITIONS", "AUTO", "AUTO_CHOICES", "LESION_FILLS", "MAX_SAMPLES", "METHODS", "MethodSpec", "get_method", "parse_method_options"]
 
 
 # What an input's acquisition is, from which of its axes the target refines (one: thick slices;
@@ -30,6 +30,7 @@ __all__ = ["ACQUISITIONS", "AUTO", "AUTO_CHOICES", "LESION_FILLS", "METHODS", "M
 # too: nothing in a volume's geometry tells it from thick slices, so only a method named for it
 # treats an input as such.
 ACQUISITIONS = ("thick-slices", "in-plane", "imputation")
+MAX_SAMPLES = 64  # samples of a stochastic method per job
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,9 @@ METHODS: dict[str, MethodSpec] = {
             entry="inference_backend.methods.res_srdiff.method:run",
             acquisitions=("thick-slices", "in-plane"),
             below_floor=(("in-plane", "below k-space zero-filling on the headline cases (benchmarks/results/headline)"),),
-            options_type=ResSRDiffOptions,
+            options_type=res_srdiff_options.ResSRDiffOptions,
             stochastic=True,
-            weights=("res-srdiff",),
+            weights=(res_srdiff_options.BUNDLED_MODEL,),
             paper="Safari et al., Res-SRDiff: residual shifting diffusion for MRI super-resolution (2025)",
         ),
         MethodSpec(
@@ -121,9 +122,9 @@ METHODS: dict[str, MethodSpec] = {
             entry="inference_backend.methods.srmri.method:run",
             acquisitions=("thick-slices", "in-plane"),
             below_floor=(("in-plane", "below k-space zero-filling on the headline cases (benchmarks/results/headline)"),),
-            options_type=SRMRIOptions,
+            options_type=srmri_options.SRMRIOptions,
             stochastic=True,
-            weights=("srmri",),
+            weights=(srmri_options.BUNDLED_MODEL,),
             paper="Poudel et al., SRMRI: unsupervised MRI super-resolution with score-based diffusion and wavelet fusion",
         ),
         MethodSpec(
@@ -132,19 +133,19 @@ METHODS: dict[str, MethodSpec] = {
             entry="inference_backend.methods.msp_sr.method:run",
             acquisitions=("thick-slices", "in-plane"),
             below_floor=(("in-plane", "below k-space zero-filling on the headline cases (benchmarks/results/headline)"),),
-            options_type=MSPSROptions,
+            options_type=msp_sr_options.MSPSROptions,
             stochastic=True,
-            weights=("msp-sr",),
+            weights=(msp_sr_options.BUNDLED_MODEL,),
             paper="MSP-SR: multi-stage probabilistic diffusion super-resolution with ControlNet adaptation",
         ),
         MethodSpec(
             name="inverse-sr",
             summary="InverseSR(Decoder): slice imputation by inverting a 3D generative prior of brain volumes.",
             entry="inference_backend.methods.inverse_sr.method:run",
-            options_type=InverseSROptions,
+            options_type=inverse_sr_options.InverseSROptions,
             acquisitions=("imputation",),
             below_floor=(("imputation", "below linear interpolation on the headline case (benchmarks/results/headline)"),),
-            weights=("inverse-sr",),
+            weights=(inverse_sr_options.BUNDLED_MODEL,),
             paper="Wang et al., InverseSR: 3D brain MRI super-resolution using a latent diffusion model (MICCAI 2023)",
         ),
     )

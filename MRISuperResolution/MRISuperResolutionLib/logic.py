@@ -20,9 +20,8 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from MRISuperResolutionLib import display
 from MRISuperResolutionLib.backend import ensure_importable
@@ -41,12 +40,14 @@ from MRISuperResolutionLib.runners import (
     query_devices,
 )
 
-OUTPUT_ROLES = {"sr": "{} SR", "variance": "{} SR variance", "lesion_filled": "{} lesion-filled"}
+if TYPE_CHECKING:
+    from inference_backend.protocol import ProgressCallback
+
+NODE_NAMES = {"sr": "{} SR", "variance": "{} SR variance", "lesion_filled": "{} lesion-filled"}  # per output role (protocol.OUTPUT_ROLES)
 ROLE_ATTRIBUTE = "MRISuperResolution.OutputRole"
 SOURCE_ATTRIBUTE = "MRISuperResolution.SourceNodeID"
 REPORT_ATTRIBUTE = "MRISuperResolution.Report"
 GPU_MEMORY_WARNING_GB = 4.0
-ProgressCallback = Callable[[float, str, str], None]
 
 
 class SuperResolutionJob:
@@ -213,49 +214,36 @@ class SuperResolutionLogic:
     ) -> tuple[str, str | None]:
         """(what the job will make: input and output grids, the method ``auto`` picks for this
         input or a note where ``method`` is experimental for it, and the expected time on
-        ``device`` from the measured rate; the problem with the target or the slice thickness
-        (mm, None: the spacing), or None)."""
+        ``device`` from the measured rate; the problem with the request, or None): the job's
+        plan, as the backend will make it."""
         ensure_importable()
         from inference_backend.errors import MRISRError
-        from inference_backend.imaging.validation import check_voxel_budget
-        from inference_backend.imaging.target import target_grid
         from inference_backend.imaging.volume import Grid
-        from inference_backend.job import (
-            JobOptions,
-            resolve_method,
-            slice_thickness_problem,
-        )
-        from inference_backend.registry import METHODS
-        from inference_backend.time_estimates import expected_time
+        from inference_backend.job import JobOptions
+        from inference_backend.plan import plan_job
 
         image = inputVolume.GetImageData()
         if image is None:
             return "", "the input volume has no image data"
         size, spacingIn = image.GetDimensions(), inputVolume.GetSpacing()
         grid = Grid(size, spacingIn, (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        request = JobOptions(method=method, scale=scale, spacing=spacing, slice_thickness=sliceThickness, samples=samples, device=device)
         try:
-            target = target_grid(grid, scale=scale, spacing=spacing)
-            check_voxel_budget(target, "the output")
-            _, notes = resolve_method(grid, JobOptions(method=method, scale=scale, spacing=spacing))
+            plan = plan_job(grid, request)
         except MRISRError as error:
-            return "", str(error)
-        thicknessProblem = None if sliceThickness is None else slice_thickness_problem(grid, target, sliceThickness)
-        if thicknessProblem is not None:
-            return "", f"the slice thickness {thicknessProblem}"
+            return "", panel_terms(str(error))
+        target = plan.target
         megabytes = target.num_voxels * 4 / 2**20
         summary = (
             f"Input {_dims(size)} voxels of {_mm(spacingIn)} mm<br>"
             f"Output {_dims(target.size)} voxels of {_mm(target.spacing)} mm ({target.num_voxels / 1e6:.1f} M voxels, "
             f"{megabytes:,.0f} MB per volume)"
         )
-        if "auto" in notes:
-            summary += f"<br>Method for this input: <b>{notes['auto']['chose']}</b> ({notes['auto']['reason']})"
-        if "quality_note" in notes:
-            summary += f'<br><span style="color:#a60">{method} is {notes["quality_note"]}</span>'
-        chosen = notes["auto"]["chose"] if "auto" in notes else method
-        if chosen in METHODS:
-            runs = samples if METHODS[chosen].stochastic else 1
-            summary += f"<br><i>Expected time: {expected_time(chosen, target.num_voxels, runs, device)}</i>"
+        if plan.auto is not None:
+            summary += f"<br>Method for this input: <b>{plan.auto.method}</b> ({plan.auto.reason})"
+        if plan.quality_note is not None:
+            summary += f'<br><span style="color:#a60">{method} is {plan.quality_note}</span>'
+        summary += f"<br><i>Expected time: {plan.expected_time(device)}</i>"
         return summary, None
 
     # --- devices -------------------------------------------------------------------------
@@ -329,8 +317,8 @@ class SuperResolutionLogic:
         """
         ensure_importable()
         from inference_backend.errors import InputError
-        from inference_backend.job import JobOptions, validate_job
-        from inference_backend.registry import get_method
+        from inference_backend.job import JobOptions
+        from inference_backend.plan import plan_job
 
         if inputVolume is None:
             raise InputError("select an input volume")
@@ -343,7 +331,7 @@ class SuperResolutionLogic:
             method_options=dict(methodOptions or {}),
             scale=None if scale is None else tuple(float(s) for s in scale),
             spacing=None if spacing is None else tuple(float(s) for s in spacing),
-            samples=int(samples) if get_method(method).stochastic else 1,
+            samples=int(samples),
             seed=int(seed),
             device=device,
             lesion_fill=lesionFill,
@@ -351,13 +339,13 @@ class SuperResolutionLogic:
         )
         volume = volume_from_node(inputVolume)
         mask = None if lesionMask is None else mask_from_node(lesionMask, inputVolume, volume)
-        validate_job(volume.grid, options)  # the backend's own checks, now rather than in a thread
+        plan = plan_job(volume.grid, options)  # the backend's own checks, now rather than in a thread
         if runner == "in-process":
             backend_runner = RUNNERS[runner]()
         else:
             python = None if pythonExecutable is None else str(pythonExecutable)
             backend_runner = SubprocessRunner(python, self.temp_root, self.subprocessEnvironment(pythonExecutable))
-        job = SuperResolutionJob(self, inputVolume, JobRequest(volume, options, mask), backend_runner, progressCallback, outputNodes)
+        job = SuperResolutionJob(self, inputVolume, JobRequest(volume, plan, mask), backend_runner, progressCallback, outputNodes)
         return job.start(wait=waitForCompletion)
 
     def processBatch(  # noqa: N802 - Slicer's camelCase API
@@ -395,6 +383,8 @@ class SuperResolutionLogic:
                        "--workers", str(workers), "--progress", "jsonl", *(["--retry-failed"] if retryFailed else [])]  # fmt: skip
             environment = backend_environment(self.subprocessEnvironment(pythonExecutable), ensure_importable())
             completed = run_batch_process(command, environment, progressCallback)
+        from inference_backend.protocol import BATCH_FAILURES_STATUS
+
         if completed.returncode not in (0, BATCH_FAILURES_STATUS):
             raise MRISRError(last_line(completed.stderr.splitlines()) or f"mrisr batch failed (exit status {completed.returncode})")
         return json.loads((Path(outputDir) / "batch.json").read_text())
@@ -403,7 +393,7 @@ class SuperResolutionLogic:
 
     def new_output_node(self, input_node, role: str):
         """A new node for ``role`` named after the input (made unique: nothing is replaced)."""
-        name = self.scene.GenerateUniqueName(OUTPUT_ROLES[role].format(input_node.GetName()))
+        name = self.scene.GenerateUniqueName(NODE_NAMES[role].format(input_node.GetName()))
         node = self.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
         node.SetAttribute(ROLE_ATTRIBUTE, role)
         node.SetAttribute(SOURCE_ATTRIBUTE, input_node.GetID())
@@ -413,7 +403,7 @@ class SuperResolutionLogic:
         """Put a finished job's volumes into the scene (main thread) and show them."""
         nodes = {}
         report = json.dumps(result.report)
-        for role in OUTPUT_ROLES:
+        for role in NODE_NAMES:
             volume = getattr(result, role)
             if volume is None:
                 continue
@@ -445,9 +435,6 @@ class SuperResolutionLogic:
         hierarchy.SetItemParent(item, hierarchy.GetItemParent(source))
 
 
-BATCH_FAILURES_STATUS = 5  # mrisr batch: every scan ran, some failed (they are in the summary)
-
-
 def batch_source(inputs, folder: Path) -> Path:
     """A folder or manifest as given, or a manifest (in ``folder``) listing the given files."""
     if isinstance(inputs, (str, os.PathLike)):
@@ -462,20 +449,30 @@ def batch_source(inputs, folder: Path) -> Path:
 
 def run_batch_process(command: list[str], environment: dict[str, str], progress: ProgressCallback | None) -> subprocess.CompletedProcess:
     """Run ``mrisr batch``, forwarding its per-scan events to ``progress``."""
+    from inference_backend.protocol import ScanLine, decode
+
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     reader.start()
     for line in process.stdout:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if progress is not None and event.get("event") == "scan":
-            progress(event["done"] / max(event["total"], 1), "batch", f"{event['scan']}: {event['status']}")
+        event = decode(line)
+        if progress is not None and isinstance(event, ScanLine):
+            progress(event.done / max(event.total, 1), "batch", f"{event.row['scan']}: {event.row['status']}")
     process.wait()
     reader.join()
     return subprocess.CompletedProcess(command, process.returncode, "", "".join(stderr))
+
+
+PANEL_TERMS = {"--slice-thickness": "the slice thickness", "--samples": "samples", "--scale": "the scale", "--spacing": "the voxel size"}
+
+
+def panel_terms(message: str) -> str:
+    """A backend message in the panel's words: an option's command-line name as the panel names its field."""
+    for flag, label in PANEL_TERMS.items():
+        if message.startswith(flag + " "):
+            return label + message[len(flag) :]
+    return message
 
 
 def _dims(values) -> str:

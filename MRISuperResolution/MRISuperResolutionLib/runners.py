@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,10 +25,11 @@ import numpy as np
 from MRISuperResolutionLib.backend import ensure_importable
 
 if TYPE_CHECKING:
+    from inference_backend.errors import MRISRError
     from inference_backend.imaging.volume import Volume
-    from inference_backend.job import JobOptions
+    from inference_backend.plan import JobPlan
+    from inference_backend.protocol import ProgressCallback
 
-ProgressCallback = Callable[[float, str, str], None]
 KILL_GRACE_SECONDS = 5.0
 # Its own process group: Cancel ends the backend and everything it started, and only that.
 NEW_PROCESS_GROUP: dict[str, Any] = (
@@ -40,7 +40,7 @@ NEW_PROCESS_GROUP: dict[str, Any] = (
 @dataclass
 class JobRequest:
     volume: "Volume"
-    options: "JobOptions"
+    plan: "JobPlan"
     lesion_mask: np.ndarray | None = None
 
 
@@ -63,7 +63,7 @@ class InProcessRunner:
         from inference_backend.progress import Progress
 
         progress = Progress([on_progress], cancel_event=cancel)
-        outputs = process(request.volume, request.options, request.lesion_mask, progress)
+        outputs = process(request.volume, request.plan, request.lesion_mask, progress)
         progress.finish()
         return JobResult(outputs.sr, outputs.variance, outputs.lesion_filled, outputs.report)
 
@@ -83,7 +83,7 @@ class SubprocessRunner:
 
     def command(self, request: JobRequest, input_path: Path, mask_path: Path | None, out_dir: Path) -> list[str]:
         """``mrisr run`` with the request's own options (their one command-line form)."""
-        command = [self.python_executable, "-m", "inference_backend", "run", str(input_path), *request.options.arguments()]
+        command = [self.python_executable, "-m", "inference_backend", "run", str(input_path), *request.plan.request.arguments()]
         if mask_path is not None:
             command += ["--lesion-mask", str(mask_path)]
         return command + ["--out", str(out_dir), "--output-format", "nrrd", "--progress", "jsonl"]
@@ -107,7 +107,7 @@ class SubprocessRunner:
             if cancel.is_set():
                 raise Cancelled()
             if returncode != 0:
-                failure = MRISRError(error or f"the backend process failed (exit status {returncode}) without a message")
+                failure = error or MRISRError(last_line(output.splitlines()) or f"the backend process failed (exit status {returncode}) without a message")
                 failure.details = output
                 raise failure
             report = json.loads((out_dir / "report.json").read_text())
@@ -116,10 +116,12 @@ class SubprocessRunner:
 
     def _execute(
         self, command: list[str], environment: dict[str, str], on_progress: ProgressCallback, cancel: threading.Event
-    ) -> tuple[int, str, str]:
-        """Run the backend, forward its progress, kill its process tree on cancel;
-        (status, the error for the user, the end of its stderr for the log)."""
+    ) -> tuple[int, MRISRError | None, str]:
+        """Run the backend, forward its progress, kill its process tree on cancel; (status, the
+        error its last line reported, or None where it reported none (its Python could not even
+        start the backend), the end of its stderr for the log)."""
         from inference_backend.errors import InputError
+        from inference_backend.protocol import ErrorLine, ProgressLine, decode
 
         try:
             process = subprocess.Popen(
@@ -133,27 +135,20 @@ class SubprocessRunner:
         finished = threading.Event()
         killer = threading.Thread(target=self._kill_on_cancel, args=(process, cancel, finished), daemon=True)
         killer.start()
-        error = ""
+        error = None
         try:
             for line in process.stdout:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # stray output of a library; not ours to interpret
-                if "error" in record:
-                    error = record["error"]
-                elif not cancel.is_set():
-                    on_progress(record["fraction"], record["stage"], record["message"])
+                record = decode(line)  # None: stray output of a library, not ours to interpret
+                if isinstance(record, ErrorLine):
+                    error = record.exception()
+                elif isinstance(record, ProgressLine) and not cancel.is_set():
+                    on_progress(record.fraction, record.stage, record.message)
             returncode = process.wait()
         finally:
             finished.set()
             killer.join()
             reader.join(timeout=KILL_GRACE_SECONDS)
-        output = "".join(stderr_lines[-200:])
-        if not error:
-            messages = [line.strip() for line in stderr_lines if line.strip().startswith("mrisr: error:")]
-            error = messages[-1].removeprefix("mrisr: error:").strip() if messages else last_line(stderr_lines)
-        return returncode, error, output
+        return returncode, error, "".join(stderr_lines[-200:])
 
     @staticmethod
     def _kill_on_cancel(process: subprocess.Popen, cancel: threading.Event, finished: threading.Event) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from conftest import rotation
 from scipy import ndimage
 
+from conftest import rotation
 from inference_backend.data.datasets import load_mni152, load_mni152_brain_mask
 from inference_backend.evaluation.atlas import (
     atlas_brain_mask,

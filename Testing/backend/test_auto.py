@@ -8,7 +8,8 @@ import pytest
 
 from conftest import make_volume
 from inference_backend.errors import InputError
-from inference_backend.job import JobOptions, resolve_method
+from inference_backend.job import JobOptions
+from inference_backend.plan import plan_job
 
 GRID = make_volume(spacing=(1.0, 1.0, 4.0)).grid
 
@@ -22,9 +23,9 @@ GRID = make_volume(spacing=(1.0, 1.0, 4.0)).grid
     ],
 )
 def test_auto_resolves_by_acquisition(target, method, options):
-    resolved, notes = resolve_method(GRID, JobOptions(method="auto", **target))
-    assert (resolved.method, resolved.method_options) == (method, options)
-    assert notes["auto"]["chose"] == method and notes["auto"]["reason"]
+    plan = plan_job(GRID, JobOptions(method="auto", **target))
+    assert (plan.method, plan.auto.options) == (method, options)
+    assert plan.report()["auto"]["chose"] == method and plan.auto.reason
 
 
 def test_auto_without_installed_models_is_interpolation(tmp_path, monkeypatch):
@@ -32,13 +33,13 @@ def test_auto_without_installed_models_is_interpolation(tmp_path, monkeypatch):
 
     monkeypatch.setattr(assets, "BUNDLED_DIR", tmp_path / "bundled")
     monkeypatch.setenv("MRISR_MODELS_DIR", str(tmp_path / "user"))
-    resolved, notes = resolve_method(GRID, JobOptions(method="auto", scale=(1, 1, 4)))
-    assert resolved.method == "interpolation" and "not installed" in notes["auto"]["reason"]
+    plan = plan_job(GRID, JobOptions(method="auto", scale=(1, 1, 4)))
+    assert plan.method == "interpolation" and "not installed" in plan.auto.reason
 
 
 def test_auto_takes_no_method_options():
     with pytest.raises(InputError, match="auto takes no --opt"):
-        resolve_method(GRID, JobOptions(method="auto", scale=(1, 1, 4), method_options={"kind": "linear"}))
+        plan_job(GRID, JobOptions(method="auto", scale=(1, 1, 4), method_options={"kind": "linear"}))
 
 
 def test_a_method_outside_what_it_is_made_for_is_flagged_in_the_report(tmp_path, volume_file):
@@ -47,5 +48,4 @@ def test_a_method_outside_what_it_is_made_for_is_flagged_in_the_report(tmp_path,
     out = tmp_path / "out"
     assert main(["run", str(volume_file), "--method", "interpolation", "--scale", "1,1,2", "--out", str(out), "--progress", "none"]) == 0
     assert "quality_note" not in json.loads((out / "report.json").read_text())
-    _, notes = resolve_method(GRID, JobOptions(method="inverse-sr", scale=(2, 2, 1)))
-    assert notes["quality_note"].startswith("not made for in-plane")
+    assert plan_job(GRID, JobOptions(method="inverse-sr", scale=(2, 2, 1))).quality_note.startswith("not made for in-plane")

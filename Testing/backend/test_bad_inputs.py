@@ -18,8 +18,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.cli import main
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.target import target_grid

@@ -5,6 +5,7 @@ import importlib.util
 import sys
 
 import pytest
+
 from conftest import REPO_ROOT
 
 SCRIPTS = sorted((REPO_ROOT / "benchmarks").glob("*.py"))
@@ -18,3 +19,18 @@ def test_the_script_imports(script, monkeypatch):
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
     assert callable(getattr(module, "main", None)), f"{script.name} has no main()"
+
+
+def test_no_script_imports_another():
+    """Scripts share code through the package, never by importing one another."""
+    import ast
+
+    names = {script.stem for script in SCRIPTS}
+    found = [
+        f"{script.name} imports {module}"
+        for script in SCRIPTS
+        for node in ast.walk(ast.parse(script.read_text()))
+        for module in ([alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if module.split(".")[0] in names
+    ]
+    assert not found, found

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, make_volume
 
+from conftest import REPO_ROOT, make_volume
 from inference_backend.cli import main
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.target import target_grid

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.errors import InputError
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_phantom
 
+from conftest import smooth_phantom
 from inference_backend.data import training_data
 from inference_backend.data.synth import (
     LabelPriors,

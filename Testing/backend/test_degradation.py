@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.evaluation.cases import in_plane_case, through_plane_case
 from inference_backend.imaging.target import target_grid
 from inference_backend.operators.degradation import (

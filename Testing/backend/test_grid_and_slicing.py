@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import OBLIQUE, make_volume
 
+from conftest import OBLIQUE, make_volume
 from inference_backend.errors import InputError, ResourceError
-from inference_backend.imaging.validation import check_voxel_budget
 from inference_backend.imaging.target import parse_triplet, target_grid
+from inference_backend.imaging.validation import check_voxel_budget
 from inference_backend.imaging.volume import Grid
 from inference_backend.methods.slicing import SliceBatch, SlicePlan, run_slices
 from inference_backend.progress import Progress

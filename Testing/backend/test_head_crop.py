@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from inference_backend.imaging.resampling import resample
-from inference_backend.imaging.target import target_grid
+from inference_backend.imaging.target import Refinement, target_grid
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.methods.base import MethodRequest, ModelInfo
 from inference_backend.methods.options import SliceMethodOptions
@@ -40,7 +40,7 @@ def test_only_the_head_reaches_the_model_and_the_air_keeps_the_bspline_condition
 
         return brighten
 
-    request = MethodRequest(volume, target, SliceMethodOptions(engine="pytorch"), Progress())
+    request = MethodRequest(volume, Refinement(volume.grid, target), SliceMethodOptions(engine="pytorch"), Progress())
     result = sample_slices(request, slice_model_for, ModelInfo("brighten", "0"), network=None)
     conditioning = resample(volume, target, "bspline").array
     changed = ~np.isclose(result.volume.array, conditioning, atol=1e-3)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import OBLIQUE, make_volume
 
+from conftest import OBLIQUE, make_volume
 from inference_backend.imaging.resampling import resample
 from inference_backend.imaging.target import target_grid
 from inference_backend.imaging.volume import Grid, Volume

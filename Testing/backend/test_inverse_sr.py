@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.evaluation.cases import slice_masking_case
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.job import JobOptions
@@ -130,7 +130,8 @@ def test_the_anchor_keeps_a_lesion_fill_from_drifting_with_the_bundled_prior():
     MNI152 template, the anchored inversion errs less than the paper's unregularised one."""
     from inference_backend.data.datasets import load_mni152
     from inference_backend.imaging.normalization import IntensityNormalizer
-    from inference_backend.methods.inverse_sr.method import MODEL_NAME, load_prior
+    from inference_backend.methods.inverse_sr.method import load_prior
+    from inference_backend.methods.inverse_sr.options import BUNDLED_MODEL as MODEL_NAME
     from inference_backend.methods.lesion_fill import fill_neighbourhood
 
     array = load_mni152().array

@@ -11,13 +11,13 @@ from conftest import REPO_ROOT
 PACKAGE = REPO_ROOT / "inference_backend"
 # bottom to top; a module may import its own layer and those below
 LAYERS = (
-    ("errors", "progress", "assets", "devices", "time_estimates", "inference_backend"),
+    ("errors", "protocol", "progress", "assets", "devices", "time_estimates", "inference_backend"),
     ("imaging",),
     ("operators",),
     ("networks", "schedulers"),
     ("methods",),
     ("registry",),
-    ("bids", "job", "outputs", "pipeline"),
+    ("bids", "job", "plan", "outputs", "pipeline"),
     ("data",),
     ("evaluation", "training"),
     ("batch", "cli", "__main__"),

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.assets import verified_model
 from inference_backend.cli import main as mrisr
 from inference_backend.data import training_data

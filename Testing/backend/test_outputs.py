@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from conftest import REPO_ROOT, make_volume
 
+from conftest import REPO_ROOT, make_volume
 from inference_backend.cli import main
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.volume import Volume

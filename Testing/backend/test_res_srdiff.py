@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.errors import AssetError
 from inference_backend.imaging.target import target_grid
 from inference_backend.job import JobOptions
@@ -159,7 +159,7 @@ def test_one_sample_is_the_posterior_mean_by_default_and_a_chain_on_request(tiny
     assert not np.array_equal(stochastic.sr.array, run(5, sampler="stochastic").sr.array)
 
 
-def test_the_last_step_share_draws_t_equal_to_T_for_that_fraction_of_the_batch():
+def test_the_last_step_share_draws_the_last_step_for_that_fraction_of_the_batch():
     from inference_backend.methods.res_srdiff.method import residual_shift_loss
 
     class Recorder(torch.nn.Module):

@@ -5,8 +5,8 @@ import hashlib
 
 import numpy as np
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.job import JobOptions
 from inference_backend.methods.res_srdiff.method import (
     ResSRDiffNet,

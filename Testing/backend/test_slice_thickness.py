@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_volume
 from test_bad_inputs import write_dicom_series
 
+from conftest import make_volume
 from inference_backend.cli import main
 from inference_backend.errors import InputError
 from inference_backend.imaging.io import read_volume, write_volume
-from inference_backend.imaging.target import target_grid
-from inference_backend.job import JobOptions, validate_job
+from inference_backend.imaging.target import Refinement, target_grid
+from inference_backend.job import JobOptions
 from inference_backend.methods.base import MethodRequest
 from inference_backend.methods.res_srdiff.method import adaptation_pairs
 from inference_backend.operators import consistency
@@ -26,6 +26,7 @@ from inference_backend.operators.degradation import (
     slice_profile_matrix,
 )
 from inference_backend.pipeline import process
+from inference_backend.plan import plan_job
 from inference_backend.progress import Progress
 from inference_backend.registry import get_method
 
@@ -127,13 +128,13 @@ def test_a_bad_slice_thickness_is_an_input_error(tmp_path, capfd, thickness, tar
 
 def test_validate_job_checks_the_thickness_for_every_caller():
     grid = make_volume(spacing=(1.0, 1.0, 6.0)).grid
-    assert validate_job(grid, JobOptions(scale=(1, 1, 6), slice_thickness=5.0)).spacing == (1.0, 1.0, 1.0)
-    validate_job(grid, JobOptions(scale=(1, 1, 6), slice_thickness=12.0))  # twice the spacing: overlapping, accepted
+    assert plan_job(grid, JobOptions(scale=(1, 1, 6), slice_thickness=5.0)).target.spacing == (1.0, 1.0, 1.0)
+    plan_job(grid, JobOptions(scale=(1, 1, 6), slice_thickness=12.0))  # twice the spacing: overlapping, accepted
     with pytest.raises(InputError, match="between 1.5 and 12 mm"):
-        validate_job(grid, JobOptions(scale=(1, 1, 6), slice_thickness=12.5))
+        plan_job(grid, JobOptions(scale=(1, 1, 6), slice_thickness=12.5))
     isotropic = make_volume(spacing=(1.0, 1.0, 1.0)).grid
     with pytest.raises(InputError, match="refines 3"):
-        validate_job(isotropic, JobOptions(scale=(2, 2, 2), slice_thickness=1.0))
+        plan_job(isotropic, JobOptions(scale=(2, 2, 2), slice_thickness=1.0))
 
 
 def test_the_option_travels_on_the_command_line_and_into_the_report(tmp_path):
@@ -194,9 +195,9 @@ def test_files_without_the_tag_have_no_slice_thickness(tmp_path):
 
 def res_srdiff_request(slice_thickness: float | None) -> MethodRequest:
     volume = make_volume(shape=(24, 20, 6), spacing=(1.0, 1.0, 6.0))
-    options = get_method("res-srdiff").parse_options({})
+    options = get_method("res-srdiff").parse_options({"model": "res-srdiff"})
     target = target_grid(volume.grid, scale=(1, 1, 6))
-    return MethodRequest(volume, target, options, Progress(), slice_thickness=slice_thickness)
+    return MethodRequest(volume, Refinement(volume.grid, target, slice_thickness), options, Progress())
 
 
 def test_the_adaptation_pairs_are_degraded_with_the_scans_true_profile():

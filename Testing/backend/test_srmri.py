@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import pywt
 import torch
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.errors import InputError
 from inference_backend.imaging.target import target_grid
 from inference_backend.job import JobOptions

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend import time_estimates
 from inference_backend.cli import main
 from inference_backend.imaging.io import write_volume

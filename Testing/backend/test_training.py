@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_phantom
 
+from conftest import smooth_phantom
 from inference_backend.assets import sha256_of
 from inference_backend.data import training_data
 from inference_backend.data.synth import augment_real
@@ -27,9 +27,9 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch, module):
     common = ["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--channels", "8,16", "--batch", "2",
               "--patch", "32", "--val-every", "3", "--minutes", "0.01"]  # fmt: skip
     assert module.main(common) == 0
-    first = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    first = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert module.main([*common, "--export", "--models-dir", str(tmp_path / "models")]) == 0
-    second = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    second = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert second["step"] > first["step"] and len(second["history"]) == 2
     name = module.MODEL_NAME
     card = json.loads((tmp_path / "models" / f"{name}.json").read_text())
@@ -47,10 +47,10 @@ def test_a_new_run_can_start_from_an_exported_model(tmp_path, monkeypatch):
     assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "a"), "--export", "--models-dir", str(tmp_path / "models")]) == 0
     exported = json.loads((tmp_path / "models" / "res-srdiff.json").read_text())
     assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "b"), "--init-from", "res-srdiff"]) == 0
-    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert state["step"] > exported["training"]["steps"] and len(state["history"]) == 2
     assert res_srdiff.main([*common, "--run-dir", str(tmp_path / "c"), "--init-from", "res-srdiff", "--context", "1"]) == 0
-    widened = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)
+    widened = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
     assert widened["model"]["unet.stem.1.weight"].shape[1] == 4 * (2 + 2)  # x_t, y and one slice either side
     assert np.isfinite(widened["metrics"]["val_psnr_mean"])
 

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_volume
 
+from conftest import make_volume
 from inference_backend.evaluation.calibration import (
     conformal_scale,
     coverage,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import OBLIQUE, make_volume
 
+from conftest import OBLIQUE, make_volume
 from inference_backend.imaging.io import (
     cast_like,
     read_volume,

@@ -8,6 +8,7 @@ import sys
 import types
 
 import pytest
+
 import slicer_harness
 
 REASON = slicer_harness.unavailable_reason()
@@ -17,6 +18,7 @@ if REASON:
 HARNESS = slicer_harness.install()
 import qt  # noqa: E402
 import slicer.packaging  # noqa: E402
+
 from MRISuperResolutionLib import dependencies  # noqa: E402
 
 REQUIREMENTS = dependencies.requirements_file()

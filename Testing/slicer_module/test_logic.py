@@ -12,15 +12,14 @@ if not hasattr(slicer, "vtkMRMLScene"):
     pytest.skip("the 'slicer' package here is not Kitware's slicer-core", allow_module_level=True)
 
 from conftest import OBLIQUE, make_volume  # noqa: E402
+from inference_backend.cli import main  # noqa: E402
+from inference_backend.imaging.io import read_volume, write_volume  # noqa: E402
 from MRISuperResolutionLib.conversion import (  # noqa: E402
     ijk_to_ras,
     update_node_from_volume,
     volume_from_node,
 )
 from MRISuperResolutionLib.logic import SuperResolutionLogic  # noqa: E402
-
-from inference_backend.cli import main  # noqa: E402
-from inference_backend.imaging.io import read_volume, write_volume  # noqa: E402
 
 RUNNERS = ["in-process", "subprocess"]
 

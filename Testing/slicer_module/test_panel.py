@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+
 import slicer_harness
 
 REASON = slicer_harness.unavailable_reason()
@@ -22,9 +23,10 @@ if REASON:
 HARNESS = slicer_harness.install()
 import slicer  # noqa: E402
 from __feature__ import true_property  # noqa: E402, F401 - widgets read as a Slicer user's code reads them
+from PySide6 import QtCore  # noqa: E402, F401 - the feature below needs PySide6 first
+
 from conftest import REPO_ROOT, make_volume  # noqa: E402
 from MRISuperResolutionLib.conversion import update_node_from_volume, volume_from_node  # noqa: E402
-from PySide6 import QtCore  # noqa: E402, F401 - the feature below needs PySide6 first
 from slicer_harness.application import process_events_until  # noqa: E402
 
 MODULE_FILE = REPO_ROOT / "MRISuperResolution" / "MRISuperResolution.py"

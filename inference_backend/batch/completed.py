@@ -9,32 +9,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from inference_backend.errors import MRISRError
+from inference_backend.imaging.volume import Grid
 from inference_backend.job import JobOptions
 from inference_backend.outputs import REPORT_NAME
-from inference_backend.registry import get_method
+from inference_backend.plan import plan_job
 
 
 def up_to_date(out_dir: Path, options: JobOptions, input_path: Path, lesion_mask: Path | None) -> bool:
-    """The folder holds this exact request's complete result, made with the model installed now."""
+    """The folder holds this exact request's complete result, as its plan would make it now:
+    the same method (``auto``'s choice included), model, samples and output grid, the model
+    installed now, and every file the report lists present at its size."""
     from inference_backend.pipeline import request_record
 
     try:
         report = json.loads((out_dir / REPORT_NAME).read_text())
-    except (OSError, ValueError):
+        if report.get("request") != request_record(options, input_path, lesion_mask):
+            return False
+        plan = plan_job(Grid.from_description(report["input_grid"]), options).report()
+    except (OSError, ValueError, KeyError, TypeError, MRISRError):
         return False
-    if report.get("request") != request_record(options, input_path, lesion_mask):
-        return False
-    if (report.get("model") or {}).get("sha256") != installed_model_sha256(options):
+    if any(report.get(key) != plan[key] for key in ("method", "model", "samples", "output_grid")):
         return False
     entries = [*report.get("outputs", {}).values(), *report.get("sidecars", {}).values()]
     return all((out_dir / entry["file"]).is_file() and (out_dir / entry["file"]).stat().st_size == entry["bytes"] for entry in entries)
-
-
-def installed_model_sha256(options: JobOptions) -> str | None:
-    """The SHA-256 of the model a job would load now (None for a method without one)."""
-    from inference_backend.assets import find_model, read_card
-
-    spec = get_method(options.method)
-    name = options.method_options.get("model") or (spec.weights[0] if spec.weights else None)
-    found = None if name is None else find_model(name)
-    return None if found is None else read_card(found[1])["sha256"]

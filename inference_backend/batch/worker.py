@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_backend.batch.completed import up_to_date
-from inference_backend.errors import Cancelled, MRISRError
+from inference_backend.errors import Cancelled, MRISRError, ResourceError
 from inference_backend.job import JobOptions
 from inference_backend.outputs import REPORT_NAME, listed_outputs
 from inference_backend.progress import Progress
@@ -122,9 +122,9 @@ def process_scan(task: ScanTask) -> ScanResult:
     except MRISRError as error:
         result.status, result.exit_code, result.message = "failed", error.exit_code, str(error)
     except MemoryError:
-        result.status, result.exit_code, result.message = "failed", 4, "out of memory"
+        result.status, result.exit_code, result.message = "failed", ResourceError.exit_code, "out of memory"
     except Exception as error:  # noqa: BLE001 - one scan's defect must not stop the batch
-        result.status, result.exit_code = "failed", 1
+        result.status, result.exit_code = "failed", MRISRError.exit_code
         result.message = f"internal error ({type(error).__name__}: {error})"
     finally:
         _current = None

@@ -11,7 +11,7 @@ import argparse
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
 from inference_backend.pipeline import JobOutputs, library_versions, process
+from inference_backend.plan import plan_job
 from inference_backend.progress import Progress
 from inference_backend.registry import METHODS, parse_method_options
 
@@ -57,7 +58,6 @@ UNSEEN_TUNING_SCANS = ("spm152",)  # held out of training and of every evaluatio
 # Clinical protocols: 3 mm and 5 mm slices, and 5 mm slices every 6 mm
 CLINICAL_SCANS = ("ms_p07_FLAIR", "stroke_T2", "stroke_FLAIR", "ms_p07_T1")
 CLINICAL_PROTOCOLS = (("3mm", 3, None), ("5mm", 5, None), ("5mm-gap1mm", 6, 5.0))
-BASELINE_ENTRIES = ("interpolation:kind=linear", "interpolation:kind=bspline", "interpolation:kind=lanczos")
 
 
 def suite_cases(suite: str) -> list[Case]:
@@ -210,29 +210,29 @@ def run_case(
     case: Case, method: str, method_options: dict, samples: int, device: str, seed: int = 0, keep_samples: bool = False
 ) -> tuple[JobOutputs, float, float]:
     """(outputs, wall seconds, peak resident MB) of ``method`` on the case's acquisition, brought
-    onto its reference grid as ``mrisr run`` would."""
+    onto its reference grid as ``mrisr run`` would; ``keep_samples``: every sample kept where
+    the plan runs several (calibration scores)."""
     options = JobOptions(
         method=method,
         method_options=method_options,
         scale=None if case.explicit_target else tuple(float(f) for f in case.factors),
         target=case.reference.grid if case.explicit_target else None,
         samples=samples,
-        keep_samples=keep_samples,
         slice_thickness=case.slice_thickness,
         seed=seed,
         device=device,
     )
+    plan = plan_job(case.degraded.grid, options)
+    plan = replace(plan, request=replace(options, keep_samples=keep_samples and plan.samples > 1))
     with PeakMemory() as memory:
         started = time.perf_counter()
-        outputs = process(case.degraded, options)
+        outputs = process(case.degraded, plan)
         wall = time.perf_counter() - started
     return outputs, wall, memory.peak_mb
 
 
 def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) -> tuple[dict, np.ndarray, np.ndarray | None]:
-    stochastic = METHODS[entry.method].stochastic
-    samples = samples if stochastic else 1
-    outputs, wall, peak_mb = run_case(case, entry.method, entry.options, samples, device, seed, keep_samples=stochastic and samples > 1)
+    outputs, wall, peak_mb = run_case(case, entry.method, entry.options, samples, device, seed, keep_samples=True)
     estimate = outputs.sr.array
     row = {"method": entry.label, **case.score(estimate), "wall_time_s": round(wall, 2), "peak_rss_mb": round(peak_mb)}
     row["s_per_slice"] = round(wall / slice_count(case), 4)
@@ -371,17 +371,6 @@ def earlier_cases(out_dir: Path, suite: str, samples: int, seed: int) -> dict:
     if (earlier.get("suite"), earlier.get("samples"), earlier.get("seed")) != (suite, samples, seed):
         raise InputError(f"--update: {out_dir} holds results of another suite, sample count or seed; choose another --out")
     return earlier.get("cases", {})
-
-
-def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--suite", default="dev", help="headline (the dev suite plus slice imputation on the held-out slab: every acquisition, the README table), dev (MNI152 + held-out real scans), clinical (T2 and FLAIR at 3 mm, 5 mm and 5 mm slices every 6 mm, and the same protocols on a T1 of the FLAIR's patient), slab (central 64x64 columns of the held-out scans at x2-x4: ablations), tuning (the same on a training scan and on spm152, which no model saw: choosing options), imputation (slice imputation on the slabs), imputation-tuning (the same on a training scan) or quick (a small crop)")
-    parser.add_argument("--methods", default=" ".join(BASELINE_ENTRIES), help="space- or semicolon-separated NAME[:key=value,...]")
-    parser.add_argument("--out", help="results folder (default: benchmarks/results/<suite> in the working folder)")
-    parser.add_argument("--samples", type=int, default=1, help="samples for stochastic methods")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cases", default="", help="only the cases whose name contains this text")
-    parser.add_argument("--update", action="store_true", help="keep the other cases of an earlier run of the suite in --out (a re-run case is replaced whole)")
 
 
 def run_benchmark_command(args: argparse.Namespace, progress: Progress) -> None:

@@ -117,3 +117,20 @@ def slice_masking_case(name: str, volume: Volume, keep_every: int = 4, axis: int
         explicit_target=True,
         acquisition="imputation",
     )
+
+
+SPEED_SIZES = {"head": (181, 217, 181), "half": (128, 128, 128)}  # the speed table's output sizes
+
+
+def mni_crop(size: tuple[int, int, int]) -> Volume:
+    """The central ``size`` crop of the MNI152 template."""
+    from inference_backend.data.datasets import load_mni152
+
+    mni = load_mni152()
+    start = tuple((n - s) // 2 for n, s in zip(mni.grid.size, size))
+    return mni.crop(start, tuple(a + s for a, s in zip(start, size)))
+
+
+def speed_case(size: tuple[int, int, int] = SPEED_SIZES["head"]) -> Case:
+    """The MNI152 head cropped to ``size``, degraded to 4 mm slices along z (the speed table's case)."""
+    return through_plane_case("speed", mni_crop(size), factor=4)

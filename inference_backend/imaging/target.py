@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from inference_backend.errors import InputError
 from inference_backend.imaging.validation import check_voxel_count
@@ -71,3 +72,44 @@ def refined_axes(source: Grid, target: Grid) -> tuple[int, ...]:
     """The axes ``target`` samples finer than ``source``: one for a thick-slice scan (its slice
     axis), two for a coarse in-plane matrix."""
     return tuple(axis for axis, (new, old) in enumerate(zip(target.spacing, source.spacing)) if new < old * (1 - SPACING_TOLERANCE))
+
+
+def acquisition_of(axes: tuple[int, ...]) -> str:
+    """The acquisition a job's refined axes say the input has: ``thick-slices`` (one axis, its
+    slice axis), ``in-plane`` (two: a coarse acquisition matrix) or ``other`` (none, or all
+    three). Thin slices with gaps (imputation) refine one axis too: geometry cannot tell them
+    from thick slices, so only a method named for them treats an input as such."""
+    return {1: "thick-slices", 2: "in-plane"}.get(len(axes), "other")
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What a job refines: the input's grid, the output's, the axes that get finer and the
+    thick slices' thickness where it differs from their spacing (None: equal)."""
+
+    source: Grid
+    target: Grid
+    slice_thickness_mm: float | None = None
+
+    @property
+    def axes(self) -> tuple[int, ...]:
+        return refined_axes(self.source, self.target)
+
+    @property
+    def acquisition(self) -> str:
+        return acquisition_of(self.axes)
+
+    @property
+    def factors(self) -> tuple[float, float, float]:
+        """Per axis, the input's spacing over the output's."""
+        return tuple(float(s / t) for s, t in zip(self.source.spacing, self.target.spacing))  # type: ignore[return-value]
+
+    def relative_thickness(self) -> tuple[float, float, float]:
+        """Per axis, the slice thickness over the slice spacing that the thick-slice forward
+        models use: 1 (slices as thick as their spacing) except along the one refined axis when
+        the thickness is known (below 1: a gap between the slices; above: overlapping slices)."""
+        ratios = [1.0, 1.0, 1.0]
+        axes = self.axes
+        if self.slice_thickness_mm is not None and len(axes) == 1:
+            ratios[axes[0]] = self.slice_thickness_mm / self.source.spacing[axes[0]]
+        return (ratios[0], ratios[1], ratios[2])

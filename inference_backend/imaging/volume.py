@@ -147,6 +147,11 @@ class Grid:
             "direction_lps": [list(row) for row in self.direction_matrix],
         }
 
+    @classmethod
+    def from_description(cls, description: dict) -> "Grid":
+        """The grid a report described (:meth:`describe`)."""
+        return cls(description["size"], description["spacing_mm"], description["origin_lps_mm"], np.ravel(description["direction_lps"]))
+
 
 @dataclass
 class Volume:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from inference_backend.imaging.target import Refinement
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.methods.options import MethodOptions
 from inference_backend.progress import Progress
@@ -13,29 +14,25 @@ from inference_backend.progress import Progress
 
 @dataclass
 class MethodRequest:
-    """One super-resolution job: the LR volume (float32), the HR grid, and how to run."""
+    """One super-resolution job as its plan worked it out: the LR volume (float32), what to
+    refine (the output grid, the refined axes, the slice thickness), the method's options (its
+    model resolved), and how to run."""
 
     volume: Volume
-    target: Grid
+    refinement: Refinement
     options: MethodOptions
     progress: Progress
     samples: int = 1
     seed: int = 0
     device: str = "cpu"
     keep_samples: bool = False  # return every sample (for calibration metrics), not only mean/variance
-    slice_thickness: float | None = None  # mm, a thick-slice scan's along its slice axis; None: equal to the slice spacing
+
+    @property
+    def target(self) -> Grid:
+        return self.refinement.target
 
     def relative_thickness(self) -> tuple[float, float, float]:
-        """Per axis, the slice thickness over the slice spacing that the thick-slice forward
-        models use: 1 (slices as thick as their spacing) except along the one refined axis when
-        the thickness is known (below 1: a gap between the slices; above: overlapping slices)."""
-        from inference_backend.imaging.target import refined_axes
-
-        ratios = [1.0, 1.0, 1.0]
-        axes = refined_axes(self.volume.grid, self.target)
-        if self.slice_thickness is not None and len(axes) == 1:
-            ratios[axes[0]] = self.slice_thickness / self.volume.grid.spacing[axes[0]]
-        return (ratios[0], ratios[1], ratios[2])
+        return self.refinement.relative_thickness()
 
 
 @dataclass

@@ -78,10 +78,11 @@ def fill_inverse_sr(array: np.ndarray, mask: np.ndarray, margin: int = 8, steps:
     import torch
 
     from inference_backend.imaging.normalization import IntensityNormalizer
-    from inference_backend.methods.inverse_sr.method import MODEL_NAME, load_prior
+    from inference_backend.methods.inverse_sr.method import load_prior
+    from inference_backend.methods.inverse_sr.options import BUNDLED_MODEL
     from inference_backend.methods.inversion import InversionSettings, invert
 
-    prior, _ = load_prior(MODEL_NAME, "cpu")
+    prior, _ = load_prior(BUNDLED_MODEL, "cpu")
     box = bounding_box(mask, margin)
     normalizer = IntensityNormalizer.fit(array[~mask])
     start = normalizer.forward(fill_neighbourhood(array, mask)[box])

@@ -98,6 +98,7 @@ class MethodOptions:
         return dataclasses.asdict(self)
 
 
+MODEL_HELP = "model name (bundled, or in the user models folder; default: the method's bundled model)"
 ENGINES = ("auto", "onnxruntime", "pytorch")  # inference_backend.networks.engine
 
 
@@ -105,7 +106,7 @@ ENGINES = ("auto", "onnxruntime", "pytorch")  # inference_backend.networks.engin
 class SliceMethodOptions(MethodOptions):
     """The options every slice-engine method has: which weights, slices per call, data consistency."""
 
-    model: str = option("", "model name (bundled, or in the user models folder)")
+    model: str = option("", MODEL_HELP)
     batch_size: int = option(8, "slices per network call", minimum=1, maximum=256)
     consistency: str = option(
         "auto",

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from inference_backend.imaging.normalization import TISSUE_LEVEL
+from inference_backend.imaging.target import Refinement
 from inference_backend.imaging.volume import Grid
 from inference_backend.progress import Progress
 
-COARSE_TOLERANCE = 1e-3
 HEAD_MARGIN = 16  # voxels of air kept around the tissue, so that a slice's edge is air as it would be uncropped
 
 
@@ -56,8 +56,8 @@ class SlicePlan:
 
     @classmethod
     def between(cls, source: Grid, target: Grid) -> SlicePlan:
-        factors = tuple(float(s / t) for s, t in zip(source.spacing, target.spacing))
-        coarse = tuple(a for a in range(3) if factors[a] > 1 + COARSE_TOLERANCE)
+        refinement = Refinement(source, target)
+        factors, coarse = refinement.factors, refinement.axes
         if len(coarse) == 1:
             slice_axes = tuple(a for a in range(3) if a != coarse[0])
         elif len(coarse) == 2:

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from inference_backend.imaging.target import acquisition_of
 from inference_backend.methods.options import MethodOptions
 from inference_backend.methods.slicing import SlicePlan
 
@@ -32,8 +33,7 @@ class VarianceCalibration:
 
 def acquisition_and_factor(plan: SlicePlan) -> tuple[str, float]:
     """("thick-slices", the slice axis's factor) or ("in-plane", the larger in-plane factor)."""
-    kind = {1: "thick-slices", 2: "in-plane"}.get(len(plan.coarse_axes), "isotropic")
-    return kind, max((plan.factors[a] for a in plan.coarse_axes), default=1.0)
+    return acquisition_of(plan.coarse_axes), max((plan.factors[a] for a in plan.coarse_axes), default=1.0)
 
 
 def nearest_key(table: dict[str, Any], value: float) -> str:

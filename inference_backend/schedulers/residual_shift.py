@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inference_backend.schedulers.base import Schedule
+from inference_backend.schedulers.base import Schedule, Scheduler
 
 X0Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, y, t index) -> x0
 
@@ -84,12 +84,40 @@ class ResidualShiftSchedule(Schedule):
         ``temperature`` scales every noise draw: 1 is the published sampler (a posterior sample),
         0 the deterministic chain of posterior means from x_T = y (one point estimate; no spread).
         """
-        def noise() -> torch.Tensor:
-            return temperature * torch.randn(y.shape, generator=generator, dtype=y.dtype, device="cpu").to(y.device)
-
-        x = y + self.kappa * float(self.sqrt_eta[-1]) * noise()
-        for step in reversed(range(self.steps)):
+        scheduler = ResidualShiftScheduler(self, temperature)
+        x = y + scheduler.init_noise_sigma * scheduler.noise(y, generator)
+        for step in scheduler.timesteps:
             index = torch.full((y.shape[0],), step, dtype=torch.long, device=y.device)
-            mean, variance = self.posterior(x, predict_x0(x, y, index), index)
-            x = mean + variance.sqrt() * noise() if step > 0 else mean
+            x = scheduler.step(predict_x0(x, y, index), step, x, generator)
         return x
+
+
+class ResidualShiftScheduler(Scheduler):
+    """The chain's steps T-1..0 (indices), each a draw from the posterior around the network's x0."""
+
+    def __init__(self, schedule: ResidualShiftSchedule, temperature: float = 1.0) -> None:
+        self.schedule, self.temperature = schedule, temperature
+        self.set_timesteps(schedule.steps)
+
+    @property
+    def init_noise_sigma(self) -> float:
+        """The prior's standard deviation around y at t = T."""
+        return self.schedule.kappa * float(self.schedule.sqrt_eta[-1])
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        if num_inference_steps != self.schedule.steps:
+            raise ValueError(f"the residual-shifting chain is sampled in its {self.schedule.steps} steps; got {num_inference_steps}")
+        self.timesteps = list(reversed(range(self.schedule.steps)))
+
+    def noise(self, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return self.temperature * torch.randn(like.shape, generator=generator, dtype=like.dtype, device="cpu").to(like.device)
+
+    def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x_{t-1} from x_t and the predicted x0 (the posterior's mean at the last step)."""
+        index = torch.full((sample.shape[0],), timestep, dtype=torch.long, device=sample.device)
+        mean, variance = self.schedule.posterior(sample, model_output, index)
+        return mean + variance.sqrt() * self.noise(sample, generator) if timestep > 0 else mean
+
+    def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
+        """x_t from the forward marginal, around the up-sampled scan ``conditioning["y"]``."""
+        return self.schedule.q_sample(original, conditioning["y"], timesteps, noise)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from inference_backend.schedulers.base import Schedule
+from inference_backend.schedulers.base import Schedule, Scheduler
 
 ScoreFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, sigma per item) -> score
 
@@ -32,6 +32,32 @@ class VESchedule(Schedule):
         """Log-uniform noise levels for training."""
         u = torch.rand(shape, generator=generator)
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** u
+
+
+class VEScheduler(Scheduler):
+    """The reverse diffusion (predictor) over ``count`` noise scales from ``start_sigma`` (default
+    sigma_max) down to sigma_min; the timesteps index the scales."""
+
+    def __init__(self, schedule: VESchedule, start_sigma: float | None = None) -> None:
+        self.schedule, self.start_sigma = schedule, start_sigma
+        self.sigmas: np.ndarray = np.empty(0)
+        self.timesteps: list[int] = []
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        self.sigmas = self.schedule.sigmas(num_inference_steps + 1, self.start_sigma)
+        self.timesteps = list(range(num_inference_steps))
+
+    def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x' = x + (s_i^2 - s_{i+1}^2) score + sqrt(s_i^2 - s_{i+1}^2) z (``model_output``: the score)."""
+        sigma, sigma_next = float(self.sigmas[timestep]), float(self.sigmas[timestep + 1])
+        variance = sigma**2 - sigma_next**2
+        noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype).to(sample.device)
+        return sample + variance * model_output + np.sqrt(variance) * noise
+
+    def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
+        """x0 + sigma z at the noise scales ``timesteps`` index."""
+        sigma = torch.as_tensor(self.sigmas, dtype=original.dtype, device=original.device)[timesteps]
+        return original + sigma.view(-1, *([1] * (original.ndim - 1))) * noise
 
 
 def dsm_loss(score: ScoreFunction, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from inference_backend.schedulers.base import Schedule
+from inference_backend.schedulers.base import Schedule, Scheduler
 
 RESIDUAL_LIMIT = 2.0  # |HR - up-sampled LR| in normalised units (the range is [-1, 1] for tissue)
 
@@ -53,9 +53,7 @@ class SR3Schedule(Schedule):
         (``predict_noise(x_t, y, t)``); returns the HR estimate ``conditioning + residual``.
         ``from_mean`` starts from the prior's mean (zero) instead of a draw: with ``eta`` 0 the
         path is deterministic, one estimate without a sample's invented texture."""
-        from monai.networks.schedulers import DDIMScheduler
-
-        scheduler = DDIMScheduler(**self.scheduler_arguments())
+        scheduler = SR3Scheduler(self, eta)
         scheduler.set_timesteps(steps)
         x = torch.randn(conditioning.shape, generator=generator, dtype=conditioning.dtype).to(conditioning.device)
         if from_mean:
@@ -64,8 +62,30 @@ class SR3Schedule(Schedule):
             timestep = torch.full((x.shape[0],), int(t), device=x.device)
             with torch.no_grad():
                 noise = predict_noise(x, conditioning, timestep)
-            x, _ = scheduler.step(noise, int(t), x, eta=eta, generator=generator)
+            x = scheduler.step(noise, int(t), x, generator)
         return conditioning + x
+
+
+class SR3Scheduler(Scheduler):
+    """DDIM over the SR3 schedule: MONAI's scheduler, stepping with DDIM's ``eta``."""
+
+    def __init__(self, schedule: SR3Schedule, eta: float = 0.0) -> None:
+        from monai.networks.schedulers import DDIMScheduler
+
+        self.ddim, self.eta = DDIMScheduler(**schedule.scheduler_arguments()), eta
+
+    @property
+    def timesteps(self):
+        return self.ddim.timesteps
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        self.ddim.set_timesteps(num_inference_steps)
+
+    def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.ddim.step(model_output, timestep, sample, eta=self.eta, generator=generator)[0]
+
+    def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:
+        return self.ddim.add_noise(original, noise, timesteps)
 
 
 @functools.cache

@@ -21,9 +21,9 @@ from torch import nn
 from tqdm import tqdm
 
 from inference_backend.assets import BUNDLED_DIR, first_line
-from inference_backend.errors import AssetError
 from inference_backend.data import training_data
 from inference_backend.data.datasets import shared_data_dir
+from inference_backend.errors import AssetError
 
 
 class ExponentialMovingAverage:

@@ -15,7 +15,7 @@ import sys
 import torch
 
 from inference_backend.data.training_data import VolumeCropStream, default_sources
-from inference_backend.methods.inverse_sr.method import MODEL_NAME
+from inference_backend.methods.inverse_sr.options import BUNDLED_MODEL as MODEL_NAME
 from inference_backend.networks.autoencoder import PriorAutoencoder
 from inference_backend.training.common import (
     TrainingRecipe,

@@ -34,11 +34,9 @@ from inference_backend.data.training_data import (
     natural_image_sources,
     scan_sources,
 )
-from inference_backend.methods.msp_sr.method import (
-    BASE_MODEL_NAME,
-    MODEL_NAME,
-    MSPSRNet,
-)
+from inference_backend.methods.msp_sr.method import MSPSRNet
+from inference_backend.methods.msp_sr.options import BASE_MODEL as BASE_MODEL_NAME
+from inference_backend.methods.msp_sr.options import BUNDLED_MODEL as MODEL_NAME
 from inference_backend.schedulers.sr3 import SR3Schedule, alphas_cumprod
 from inference_backend.training.common import (
     TrainingRecipe,

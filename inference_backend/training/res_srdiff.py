@@ -27,10 +27,10 @@ from inference_backend.data.training_data import (
     default_sources,
 )
 from inference_backend.methods.res_srdiff.method import (
-    MODEL_NAME,
     ResSRDiffNet,
     residual_shift_loss,
 )
+from inference_backend.methods.res_srdiff.options import BUNDLED_MODEL as MODEL_NAME
 from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
 from inference_backend.training.common import (
     TrainingRecipe,

@@ -15,7 +15,8 @@ from dataclasses import asdict
 import torch
 
 from inference_backend.data.training_data import SlicePairStream, default_sources
-from inference_backend.methods.srmri.method import MODEL_NAME, ScoreNet
+from inference_backend.methods.srmri.method import ScoreNet
+from inference_backend.methods.srmri.options import BUNDLED_MODEL as MODEL_NAME
 from inference_backend.schedulers.score_sde import VESchedule, dsm_loss
 from inference_backend.training.common import (
     TrainingRecipe,

@@ -33,7 +33,6 @@ from inference_backend.networks.autoencoder import PriorAutoencoder
 from inference_backend.operators import consistency
 from inference_backend.operators.degradation import AxisOperator, SeparableOperator
 
-MODEL_NAME = "inverse-sr"
 BACKGROUND_LEVEL = -0.9  # normalised intensity below which a tile is air (background is -1)
 
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inference_backend.methods.options import MethodOptions, option
+from inference_backend.methods.options import MODEL_HELP, MethodOptions, option
+
+BUNDLED_MODEL = "inverse-sr"  # the weights shipped with the method (registry.METHODS: its default model)
 
 
 @dataclass(frozen=True)
 class InverseSROptions(MethodOptions):
-    model: str = option("inverse-sr", "model name (bundled, or in the user models folder)")
+    model: str = option("", MODEL_HELP)
     steps: int = option(10, "Adam steps on the latent of each tile (the paper: 600; 10 chosen on a training scan's slab)", minimum=1, maximum=5000)
     keep_acquired: bool = option(True, "project the result onto the acquired slices (they come back unchanged)")
     misfit: str = option(

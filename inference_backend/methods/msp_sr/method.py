@@ -23,8 +23,6 @@ from inference_backend.methods.slicing import SliceModel
 from inference_backend.networks.unet import ControlBranch, ScheduledUNet
 from inference_backend.schedulers.sr3 import SR3Schedule, alphas_cumprod
 
-MODEL_NAME = "msp-sr"
-BASE_MODEL_NAME = "msp-sr-base"
 RESIDUAL_STD = 0.03  # prior std of HR - up-sampled LR: below its mean (0.06-0.09, concentrated at edges), so that
 # an untrained model samples close to the up-sampled image and training widens the spread where it must
 

@@ -18,9 +18,8 @@ from inference_backend.methods.scan_adaptation import (
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.methods.slicing import SliceBatch, SliceModel, SlicePlan
 from inference_backend.networks.unet import ScheduledUNet
-from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
+from inference_backend.schedulers.residual_shift import ResidualShiftSchedule, ResidualShiftScheduler
 
-MODEL_NAME = "res-srdiff"
 X0_RANGE = (-1.5, 2.5)  # normalised intensities: background -1, bright tissue ~1; clamp only outliers
 
 
@@ -55,7 +54,7 @@ def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], las
     count, last = x0.shape[0], model.schedule.steps - 1
     drawn = torch.randint(0, model.schedule.steps, (count,), device=x0.device)
     index = torch.where(torch.rand(count, device=x0.device) < last_step_share, last, drawn)
-    x_t = model.schedule.q_sample(x0, y, index, torch.randn_like(x0))
+    x_t = ResidualShiftScheduler(model.schedule).add_noise(x0, torch.randn_like(x0), index, y=y)
     return torch.nn.functional.mse_loss(model(x_t, y, index, batch.get("context")), x0)
 
 

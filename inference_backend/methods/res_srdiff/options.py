@@ -5,10 +5,11 @@ from dataclasses import dataclass
 
 from inference_backend.methods.options import SliceMethodOptions, option
 
+BUNDLED_MODEL = "res-srdiff"  # the weights shipped with the method (registry.METHODS: its default model)
+
 
 @dataclass(frozen=True)
 class ResSRDiffOptions(SliceMethodOptions):
-    model: str = option("res-srdiff", "model name (bundled, or in the user models folder)")
     sampler: str = option(
         "auto",
         "stochastic: the published 4-step sampler (a posterior sample); deterministic: its chain of "

@@ -27,7 +27,6 @@ from inference_backend.operators import consistency
 from inference_backend.operators.degradation import downsampling_operator
 from inference_backend.schedulers.score_sde import VESchedule
 
-MODEL_NAME = "srmri"
 PAPER_NOISE_SCALES = 2000
 NOISE_EMBEDDING_SCALE = 100.0  # log(sigma) spans about [-5, 4]: spread it over the sinusoidal embedding's range
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from inference_backend.methods.options import SliceMethodOptions, option
 from inference_backend.operators import AXIS_OPERATORS
 
+BUNDLED_MODEL = "srmri"  # the weights shipped with the method (registry.METHODS: its default model)
+
 
 @dataclass(frozen=True)
 class SRMRIOptions(SliceMethodOptions):
-    model: str = option("srmri", "model name (bundled, or in the user models folder)")
     steps: int = option(20, "noise scales N of the CPU schedule (the paper: 2000)", minimum=2, maximum=4000)
     k: int | str = option(
         "auto",

@@ -27,11 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pywt
 import torch
 
-from inference_backend.schedulers.score_sde import ScoreFunction, VESchedule
+from inference_backend.schedulers.score_sde import ScoreFunction, VESchedule, VEScheduler
 
 Operator = Callable[[torch.Tensor], torch.Tensor]  # HR batch -> LR batch
 
@@ -76,14 +75,16 @@ class SRMRISampler:
         projection: Operator | None = None,
     ) -> torch.Tensor:
         """``projection`` (onto {x : H x = y}), when given, takes the place of the DPS gradient step."""
-        sigmas = self.schedule.sigmas(self.steps + 1, self.start_sigma)
+        scheduler = VEScheduler(self.schedule, self.start_sigma)
+        scheduler.set_timesteps(self.steps)
+        sigmas = scheduler.sigmas
         fuse = WaveletFusion()
 
         def noise() -> torch.Tensor:
             return torch.randn(upsampled.shape, generator=generator, dtype=upsampled.dtype).to(upsampled.device)
 
         x = (upsampled if self.start_sigma is not None else torch.zeros_like(upsampled)) + float(sigmas[0]) * noise()
-        for i in range(self.steps):
+        for i in scheduler.timesteps:
             sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
             level = torch.full((x.shape[0],), sigma, dtype=x.dtype, device=x.device)
             consistency_step = (self.steps - i) % self.k == 0
@@ -91,8 +92,7 @@ class SRMRISampler:
             with torch.enable_grad():
                 x_in = x.detach().requires_grad_(use_dps and not self.jacobian_free)
                 s = score(x_in, level)
-                step_variance = sigma**2 - sigma_next**2
-                x_next = x_in + step_variance * s + np.sqrt(step_variance) * noise()
+                x_next = scheduler.step(s, i, x_in, generator)  # the predictor
                 if use_dps:
                     x0_hat = x_in + sigma**2 * s
                     if self.jacobian_free:  # d x0_hat / d x taken as the identity
