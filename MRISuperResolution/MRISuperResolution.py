@@ -115,6 +115,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.detectDevicesButton.connect("clicked(bool)", self.onDetectDevices)
         self.ui.compareInputCheckBox.connect("toggled(bool)", self.onCompareInput)
+        self.ui.showConsistencyCheckBox.connect("toggled(bool)", self.onShowConsistency)
         self.ui.importModelButton.connect("clicked(bool)", self.onImportModel)
         self.ui.openModelsFolderButton.connect("clicked(bool)", self.onOpenModelsFolder)
         self.ui.installDependenciesButton.connect("clicked(bool)", lambda: self.ensureDependencies(confirmWhenReady=True))
@@ -368,8 +369,10 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if job.state == "finished":
             self.lastResult = dict(job.outputNodes, input=job.input_node)
             self.ui.compareInputCheckBox.checked = False
+            self.ui.showConsistencyCheckBox.checked = False
+            self.ui.showConsistencyCheckBox.enabled = "consistency" in job.outputNodes
             made = ", ".join(n.GetName() for n in job.outputNodes.values())
-            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s with {job.method_summary()}: {made}"
+            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s with {job.method_summary()}: {made}. {job.consistency_summary()}"
         elif job.state == "cancelled":
             self.ui.statusLabel.text = "Cancelled: nothing was added to the scene"
         else:
@@ -394,6 +397,10 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
     def onCompareInput(self, showInput: bool) -> None:
         if "sr" in self.lastResult:
             self.logic.showComparison(self.lastResult, showInput)
+
+    def onShowConsistency(self, show: bool) -> None:
+        if "consistency" in self.lastResult:
+            self.logic.showConsistency(self.lastResult, show)
 
     # --- devices, dependencies, models ---------------------------------------------------
 

@@ -23,6 +23,7 @@ import numpy as np
 from inference_backend import __version__, bids
 from inference_backend.devices import configure_cpu_threads
 from inference_backend.errors import InputError, MRISRError, ResourceError
+from inference_backend.imaging.background import physical, zero_background
 from inference_backend.imaging.io import (
     cast_like,
     check_storable,
@@ -36,6 +37,7 @@ from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.job import JobOptions
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.lesion_fill import dilate_mask, fill_lesion, mask_on_grid
+from inference_backend.operators.consistency_map import consistency_map
 from inference_backend.outputs import (
     REPORT_NAME,
     claimed_folder,
@@ -60,6 +62,12 @@ class JobOutputs:
     lesion_filled: Volume | None
     report: dict[str, Any]
     samples: np.ndarray | None = None
+    consistency: Volume | None = None  # where the result contradicts the acquired volume (noise SDs, input grid)
+
+    def volumes(self) -> dict[str, Volume]:
+        """The volumes made, by output role (protocol.OUTPUT_ROLES)."""
+        made = {"sr": self.sr, "variance": self.variance, "lesion_filled": self.lesion_filled, "consistency": self.consistency}
+        return {role: volume for role, volume in made.items() if volume is not None}
 
 
 def process(
@@ -89,13 +97,18 @@ def process(
             keep_samples=options.keep_samples,
         )
         result: MethodResult = run_guarded(spec.runner(), request)
+    background = zero_background(volume, plan.target)
+    sr = result.volume.with_array(physical(result.volume.array, volume, background))
+    variance = None if result.variance is None else result.variance.with_array(physical(result.variance.array, volume, background))
     lesion_filled = None
     if grown is not None:
         with progress.stage("lesion fill", 0.9, 1.0):
-            lesion_filled = fill_lesion(result.volume, mask_on_grid(grown, volume.grid, plan.target), options.lesion_fill)
+            filled = fill_lesion(sr, mask_on_grid(grown, volume.grid, plan.target), options.lesion_fill)
+            lesion_filled = filled.with_array(physical(filled.array, volume, background))
             progress.report(1.0, "lesion filled")
-    named = {"super-resolved volume": result.volume, "variance map": result.variance, "lesion-filled volume": lesion_filled}
+    named = {"super-resolved volume": sr, "variance map": variance, "lesion-filled volume": lesion_filled}
     check_finite(named, spec.name)
+    consistency = consistency_map(sr, volume, plan.refinement)
     report = {
         **plan.report(),
         "resolved_options": result.resolved,
@@ -104,12 +117,13 @@ def process(
         "device": device,
         "cpu_threads": threads,
         "input_geometry_from": volume.provenance.get("geometry"),
+        "consistency": None if consistency is None else consistency.summary,
         **({"input_warnings": volume.provenance["warnings"]} if volume.provenance.get("warnings") else {}),
         "wall_time_s": round(time.perf_counter() - started, 3),
         "peak_memory_mb": peak_memory_mb(device),
         "versions": library_versions(),
     }
-    return JobOutputs(result.volume, result.variance, lesion_filled, report, result.samples)
+    return JobOutputs(sr, variance, lesion_filled, report, result.samples, None if consistency is None else consistency.residual)
 
 
 def grown_mask(mask: np.ndarray, grid: Grid, dilate_mm: float) -> np.ndarray:
@@ -278,12 +292,9 @@ def run_job(
         with progress.stage("process", 0.05, 0.95):
             outputs = process(volume, options, mask, progress)
         with progress.stage("write", 0.95, 0.99):
-            volumes = {"sr": outputs.sr, "variance": outputs.variance, "lesion_filled": outputs.lesion_filled}
             files = {}
-            for key, value in volumes.items():
-                if value is None:
-                    continue
-                if output_dtype == "input" and key != "variance":  # a variance stays float
+            for key, value in outputs.volumes().items():
+                if output_dtype == "input" and key in ("sr", "lesion_filled"):  # a variance or a residual stays float
                     value = value.with_array(cast_like(value.array, volume.array.dtype))
                 files[key] = (paths[key].name, value)
             report = dict(outputs.report, input=str(Path(input_path).resolve()))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from inference_backend.errors import InputError
-from inference_backend.imaging.target import Refinement, refined_axes, target_grid
+from inference_backend.imaging.target import Refinement, finer_than_target, refined_axes, target_grid
 from inference_backend.job import DICOM_THICKNESS, SLICE_THICKNESS_RANGE, JobOptions
 from inference_backend.methods.options import LESION_FILLS, MethodOptions
 from inference_backend.registry import AUTO, AUTO_CHOICES, MAX_SAMPLES, MethodSpec, get_method
@@ -83,7 +83,20 @@ class JobPlan:
             entries["auto"] = {"chose": self.auto.method, "options": self.auto.options, "reason": self.auto.reason}
         if self.quality_note is not None:
             entries["quality_note"] = self.quality_note
+        if self.kept_note is not None:
+            entries["spacing_kept"] = self.kept_note
         return entries
+
+    @property
+    def kept_note(self) -> str | None:
+        """Which axes a spacing target left at the input's finer spacing, and why (None: none)."""
+        if self.request.spacing is None:
+            return None
+        kept = finer_than_target(self.refinement.source, self.request.spacing)
+        if not kept:
+            return None
+        axes, source = ", ".join("xyz"[a] for a in kept), self.refinement.source.spacing
+        return f"{axes} kept at {', '.join(f'{source[a]:g}' for a in kept)} mm: finer than the {', '.join(f'{self.request.spacing[a]:g}' for a in kept)} mm target"
 
     def expected_time(self, device: str) -> str:
         """How long this job takes on ``device``, from the measured rates."""

@@ -20,7 +20,7 @@ ProgressCallback = Callable[[float, str, str], None]  # (fraction of the job, st
 
 # The volumes a job makes, by role: report.json's "outputs" keys, the output file names'
 # suffixes (<input>_<role>.nii.gz) and the Slicer module's output nodes.
-OUTPUT_ROLES = ("sr", "variance", "lesion_filled")
+OUTPUT_ROLES = ("sr", "variance", "lesion_filled", "consistency")
 
 # Exit statuses besides those of the errors (errors.py: 1 internal, 2 input, 3 weights, 4 resources, 130 cancelled)
 BATCH_FAILURES_STATUS = 5  # mrisr batch ran every scan it could, and some failed: see its summary

@@ -1,6 +1,8 @@
 """Showing a result in the slice views: the super-resolved volume as the background of every
-view, the variance map as a thresholded colour overlay with a legend. The lesion-filled
-volume is added to the scene but not shown in place of the result.
+view; the uncertainty as a colour overlay that tints only the head voxels whose uncertainty is
+notable, with a legend that names what it shows and its unit; where the result contradicts the
+acquired scan, as an overlay on request. The lesion-filled volume is added to the scene but not
+shown in place of the result.
 
 Works on the scene's slice composite nodes (the views' layers), so it needs no view widgets.
 """
@@ -11,12 +13,13 @@ from typing import Any
 import numpy as np
 
 # Perceptually uniform (Slicer's colour files); the iron table where only MRML's defaults exist.
-VARIANCE_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileViridis.txt", "vtkMRMLColorTableNodeIron")
-VARIANCE_OPACITY = 0.5
-# The overlay shows the upper half of the voxels with any variance: zero (certain) voxels and
-# the faint majority leave the image untinted.
-VARIANCE_SHOWN_PERCENTILE = 50.0
-VARIANCE_TOP_PERCENTILE = 99.5
+UNCERTAINTY_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileViridis.txt", "vtkMRMLColorTableNodeIron")
+OVERLAY_OPACITY = 0.6
+UNCERTAINTY_LEGEND_FORMAT = "%.1f"  # the unit is in the title
+CONSISTENCY_TITLE = "Result - acquired scan (noise SDs)"
+CONSISTENCY_LIMIT_SD = 6.0  # the consistency overlay's colour range: -6 to +6 noise SDs
+CONSISTENCY_SHOWN_SD = 3.0  # residuals within +-3 SD are left untinted
+CONSISTENCY_COLOR_NODE = "MRISuperResolution consistency"
 
 
 def composite_nodes(scene) -> list:
@@ -30,53 +33,107 @@ def show_background(scene, node) -> None:
         composite.SetLinkedControl(True)
 
 
-def show_result(scene, nodes: dict[str, Any]) -> None:
-    """The result in all views: SR as background, variance (if any) as the foreground overlay."""
-    show_background(scene, nodes["sr"])
-    variance = nodes.get("variance")
+def show_overlay(scene, node) -> None:
+    """``node`` as every view's foreground (None: no overlay), its legend with it."""
     for composite in composite_nodes(scene):
-        composite.SetForegroundVolumeID(variance.GetID() if variance is not None else None)
-        composite.SetForegroundOpacity(VARIANCE_OPACITY if variance is not None else 0.0)
-    if variance is not None:
-        style_variance(scene, variance)
+        composite.SetForegroundVolumeID(node.GetID() if node is not None else None)
+        composite.SetForegroundOpacity(OVERLAY_OPACITY if node is not None else 0.0)
+    legend = None if node is None else legend_of(node)
+    if legend is not None:
+        legend.Modified()  # the legend manager decides where a legend shows when its node changes, not its view
+
+
+def show_result(scene, nodes: dict[str, Any]) -> None:
+    """The result in all views: SR as background, the uncertainty (if any) as the overlay; every
+    overlay node styled, so that showing the consistency later needs nothing more."""
+    show_background(scene, nodes["sr"])
+    if "uncertainty" in nodes:
+        style_uncertainty(scene, nodes["uncertainty"])
+    if "consistency" in nodes:
+        style_consistency(scene, nodes["consistency"])
+    show_overlay(scene, nodes.get("uncertainty"))
     _fit_views()
 
 
-def style_variance(scene, node) -> None:
-    """Colour map, window over the shown range, threshold below it, and a colour legend."""
+def style_uncertainty(scene, node) -> None:
+    """Colour map over the notable range, untinted below it (and outside the head, where the
+    map is 0), and a legend in percent."""
     from slicer.util import arrayFromVolume
+
+    from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT, TITLE
 
     display = node.GetDisplayNode()
     values = arrayFromVolume(node)
-    positive = values[values > 0]
-    low, high = (
-        (float(np.percentile(positive, VARIANCE_SHOWN_PERCENTILE)), float(np.percentile(positive, VARIANCE_TOP_PERCENTILE)))
-        if positive.size
-        else (1.0, 1.0)  # nothing uncertain: everything below the threshold
-    )
-    low = max(low, float(np.nextafter(np.float32(0), np.float32(1))))
-    high = max(high, low)
-    for color_id in VARIANCE_COLOR_NODE_IDS:
+    tinted = values[values >= NOTABLE_SD_PERCENT]
+    high = max(2 * NOTABLE_SD_PERCENT, float(np.percentile(tinted, 99)) if tinted.size else 0.0)
+    for color_id in UNCERTAINTY_COLOR_NODE_IDS:
         if scene.GetNodeByID(color_id) is not None:
             display.SetAndObserveColorNodeID(color_id)
             break
     display.SetAutoWindowLevel(False)
-    display.SetWindowLevelMinMax(low, high)
+    display.SetWindowLevelMinMax(NOTABLE_SD_PERCENT, high)
     display.SetApplyThreshold(True)
-    display.SetLowerThreshold(low)
-    display.SetUpperThreshold(float(values.max()) if values.size else high)
-    _add_color_legend(scene, node)
+    display.SetLowerThreshold(NOTABLE_SD_PERCENT)
+    display.SetUpperThreshold(max(float(values.max()), high))
+    add_color_legend(scene, node, TITLE, UNCERTAINTY_LEGEND_FORMAT)
 
 
-def _add_color_legend(scene, node) -> None:
+def style_consistency(scene, node) -> None:
+    """A diverging colour map from -6 to +6 noise SDs, transparent within +-3 SD."""
+    display = node.GetDisplayNode()
+    display.SetAndObserveColorNodeID(consistency_colors(scene).GetID())
+    display.SetAutoWindowLevel(False)
+    display.SetWindowLevelMinMax(-CONSISTENCY_LIMIT_SD, CONSISTENCY_LIMIT_SD)
+    display.SetApplyThreshold(False)
+    add_color_legend(scene, node, CONSISTENCY_TITLE, "%.0f")
+
+
+def consistency_colors(scene):
+    """The colour table of the consistency overlay: blue below -3 SD (the result darker than the
+    scan), red above +3 SD (brighter), transparent between; made once per scene."""
+    existing = scene.GetFirstNodeByName(CONSISTENCY_COLOR_NODE)
+    if existing is not None:
+        return existing
+    table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", CONSISTENCY_COLOR_NODE)
+    table.SetTypeToUser()
+    count = 256
+    table.SetNumberOfColors(count)
+    for index in range(count):
+        value = -CONSISTENCY_LIMIT_SD + 2 * CONSISTENCY_LIMIT_SD * index / (count - 1)
+        strength = min(1.0, (abs(value) - CONSISTENCY_SHOWN_SD) / (CONSISTENCY_LIMIT_SD - CONSISTENCY_SHOWN_SD) * 0.6 + 0.4)
+        if abs(value) < CONSISTENCY_SHOWN_SD:
+            table.SetColor(index, "", 0.0, 0.0, 0.0, 0.0)
+        elif value < 0:
+            table.SetColor(index, "", 0.1, 0.3 + 0.4 * strength, 1.0, 1.0)
+        else:
+            table.SetColor(index, "", 1.0, 0.5 - 0.4 * strength, 0.1, 1.0)
+    table.SetAttribute("Category", "MRISuperResolution")
+    return table
+
+
+def add_color_legend(scene, node, title: str, label_format: str) -> None:
+    """A colour legend for ``node`` in every view that shows it. Slicer's own
+    ``vtkSlicerColorLogic::AddDefaultColorLegendDisplayNode`` ends with ``Modified()``: without
+    it the legend displayable manager never builds the legend."""
+    legend = legend_of(node)
+    if legend is None:
+        legend = scene.AddNewNodeByClass("vtkMRMLColorLegendDisplayNode", f"{node.GetName()} legend")
+        if legend is None:
+            return  # a scene without Slicer's Colors module (which registers the legend) shows none
+        legend.SetAndObservePrimaryDisplayNode(node.GetDisplayNode())
+        node.AddAndObserveDisplayNodeID(legend.GetID())
+    legend.SetTitleText(title)
+    legend.SetLabelFormat(label_format)
+    legend.SetVisibility(True)
+    legend.Modified()
+
+
+def legend_of(node):
+    """``node``'s colour legend display node, or None."""
     for index in range(node.GetNumberOfDisplayNodes()):
         if node.GetNthDisplayNode(index).IsA("vtkMRMLColorLegendDisplayNode"):
-            return
-    legend = scene.AddNewNodeByClass("vtkMRMLColorLegendDisplayNode", f"{node.GetName()} legend")
-    legend.SetTitleText("Variance")
-    legend.SetAndObservePrimaryDisplayNode(node.GetDisplayNode())
-    legend.SetVisibility(True)
-    node.AddAndObserveDisplayNodeID(legend.GetID())
+            return node.GetNthDisplayNode(index)
+    return None
 
 
 def _fit_views() -> None:

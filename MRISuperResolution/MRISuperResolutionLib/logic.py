@@ -43,8 +43,16 @@ from MRISuperResolutionLib.runners import (
 if TYPE_CHECKING:
     from inference_backend.protocol import ProgressCallback
 
-NODE_NAMES = {"sr": "{} SR", "variance": "{} SR variance", "lesion_filled": "{} lesion-filled"}  # per output role (protocol.OUTPUT_ROLES)
+# per output role (protocol.OUTPUT_ROLES), and the uncertainty the panel shows, made from the variance
+NODE_NAMES = {
+    "sr": "{} SR",
+    "variance": "{} SR variance",
+    "uncertainty": "{} SR uncertainty",
+    "lesion_filled": "{} lesion-filled",
+    "consistency": "{} SR consistency",
+}
 ROLE_ATTRIBUTE = "MRISuperResolution.OutputRole"
+DERIVED_ROLES = ("uncertainty", "consistency")  # overlays of a result: replaced with it when it is overwritten
 SOURCE_ATTRIBUTE = "MRISuperResolution.SourceNodeID"
 REPORT_ATTRIBUTE = "MRISuperResolution.Report"
 GPU_MEMORY_WARNING_GB = 4.0
@@ -86,6 +94,14 @@ class SuperResolutionJob:
         report = self._result.report if self._result is not None else {}
         choice = report.get("auto")
         return report.get("method", "?") + (f" (auto: {choice['reason']})" if choice else "")
+
+    def consistency_summary(self) -> str:
+        """How far the result contradicts the acquired scan, from its report ("" without a map)."""
+        consistency = (self._result.report if self._result is not None else {}).get("consistency")
+        if not consistency:
+            return ""
+        text = f"Against the scan: RMS {consistency['rms_sd']:.2g} noise SD, {100 * consistency['beyond_3sd_share']:.2g}% of the head beyond 3 SD"
+        return text + (f" - {consistency['warning']}" if consistency.get("warning") else "")
 
     def _on_progress(self, fraction: float, stage: str, message: str) -> None:
         self.progress = (fraction, stage, message)
@@ -243,6 +259,8 @@ class SuperResolutionLogic:
             summary += f"<br>Method for this input: <b>{plan.auto.method}</b> ({plan.auto.reason})"
         if plan.quality_note is not None:
             summary += f'<br><span style="color:#a60">{method} is {plan.quality_note}</span>'
+        if plan.kept_note is not None:
+            summary += f"<br>{plan.kept_note[0].upper()}{plan.kept_note[1:]}"
         summary += f"<br><i>Expected time: {plan.expected_time(device)}</i>"
         return summary, None
 
@@ -400,28 +418,39 @@ class SuperResolutionLogic:
         return node
 
     def apply_result(self, input_node, result: JobResult, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Put a finished job's volumes into the scene (main thread) and show them."""
+        """Put a finished job's volumes into the scene (main thread) and show them: the variance
+        also as the uncertainty a radiologist reads (1 SD in % of the head's median intensity)."""
+        volumes = {"sr": result.sr, "variance": result.variance, "uncertainty": uncertainty_of(result),
+                   "lesion_filled": result.lesion_filled, "consistency": result.consistency}  # fmt: skip
+        chosen = dict(chosen or {})
+        if chosen.get("sr") is not None:  # a result overwritten: its overlays with it, not new ones beside
+            for role in DERIVED_ROLES:
+                chosen.setdefault(role, self.scene.GetNodeByID(chosen["sr"].GetNodeReferenceID(f"{ROLE_ATTRIBUTE}.{role}") or ""))
         nodes = {}
         report = json.dumps(result.report)
-        for role in NODE_NAMES:
-            volume = getattr(result, role)
+        for role, volume in volumes.items():
             if volume is None:
                 continue
-            node = (chosen or {}).get(role) or self.new_output_node(input_node, role)
+            node = chosen.get(role) or self.new_output_node(input_node, role)
             update_node_from_volume(node, volume)
             node.SetAttribute(REPORT_ATTRIBUTE, report)
-            if role == "variance":  # what the map means (calibrated or a relative spread), shown in the Data module
-                node.SetDescription(result.report.get("resolved_options", {}).get("variance", {}).get("meaning", ""))
+            node.SetDescription(describe(role, result.report))
             if node.GetDisplayNode() is None:
                 node.CreateDefaultDisplayNodes()
             self._place_beside(input_node, node)
             nodes[role] = node
+        for role in DERIVED_ROLES:
+            nodes["sr"].SetNodeReferenceID(f"{ROLE_ATTRIBUTE}.{role}", nodes[role].GetID() if role in nodes else None)
         display.show_result(self.scene, nodes)
         return nodes
 
     def showComparison(self, result: dict[str, Any], showInput: bool) -> None:  # noqa: N802, N803
         """Show ``result["input"]`` instead of ``result["sr"]`` in the views, or back."""
         display.show_background(self.scene, result["input"] if showInput else result["sr"])
+
+    def showConsistency(self, result: dict[str, Any], show: bool) -> None:  # noqa: N802
+        """Overlay where the result contradicts the acquired scan, or (back) its uncertainty."""
+        display.show_overlay(self.scene, result.get("consistency") if show else result.get("uncertainty"))
 
     def _place_beside(self, input_node, node) -> None:
         import slicer
@@ -473,6 +502,32 @@ def panel_terms(message: str) -> str:
         if message.startswith(flag + " "):
             return label + message[len(flag) :]
     return message
+
+
+def uncertainty_of(result: JobResult):
+    """The variance as the overlay shows it, on its grid (None without a variance)."""
+    if result.variance is None:
+        return None
+    from inference_backend.imaging.uncertainty import sd_percent
+
+    return result.variance.with_array(sd_percent(result.variance.array, result.sr.array))
+
+
+def describe(role: str, report: dict[str, Any]) -> str:
+    """What a node holds, shown in the Data module."""
+    variance = report.get("resolved_options", {}).get("variance", {}).get("meaning", "")
+    consistency = report.get("consistency") or {}
+    if role == "variance":  # calibrated or a relative spread
+        return variance
+    if role == "uncertainty":
+        return f"1 standard deviation in % of the median intensity inside the head; from the variance map: {variance}"
+    if role == "consistency":
+        return (
+            "The result passed through the acquisition model, minus the acquired scan, in noise SDs "
+            f"({consistency.get('model', '')}; noise SD {consistency.get('noise_sd', '?')}): where the result contradicts "
+            "what the scanner measured. Detail the acquisition never saw does not show here."
+        )
+    return ""
 
 
 def _dims(values) -> str:

@@ -50,6 +50,7 @@ class JobResult:
     variance: "Volume | None" = None
     lesion_filled: "Volume | None" = None
     report: dict[str, Any] = field(default_factory=dict)
+    consistency: "Volume | None" = None  # where the result contradicts the acquired scan, on the input's grid
 
 
 class InProcessRunner:
@@ -65,7 +66,7 @@ class InProcessRunner:
         progress = Progress([on_progress], cancel_event=cancel)
         outputs = process(request.volume, request.plan, request.lesion_mask, progress)
         progress.finish()
-        return JobResult(outputs.sr, outputs.variance, outputs.lesion_filled, outputs.report)
+        return JobResult(outputs.sr, outputs.variance, outputs.lesion_filled, outputs.report, outputs.consistency)
 
 
 class SubprocessRunner:
@@ -112,7 +113,7 @@ class SubprocessRunner:
                 raise failure
             report = json.loads((out_dir / "report.json").read_text())
             volumes = {role: read_volume(out_dir / record["file"]) for role, record in report["outputs"].items()}
-        return JobResult(volumes["sr"], volumes.get("variance"), volumes.get("lesion_filled"), report)
+        return JobResult(volumes["sr"], volumes.get("variance"), volumes.get("lesion_filled"), report, volumes.get("consistency"))
 
     def _execute(
         self, command: list[str], environment: dict[str, str], on_progress: ProgressCallback, cancel: threading.Event

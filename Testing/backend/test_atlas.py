@@ -13,7 +13,7 @@ from inference_backend.evaluation.atlas import (
     register_affine,
     rough_brain,
 )
-from inference_backend.evaluation.metrics import head_mask
+from inference_backend.imaging.head import head_mask
 from inference_backend.imaging.itk import from_sitk, to_sitk
 from inference_backend.imaging.volume import Grid, Volume
 

@@ -9,13 +9,13 @@ import pytest
 from inference_backend.cli import main
 from inference_backend.evaluation.benchmark import Entry
 from inference_backend.evaluation.metrics import (
-    head_mask,
     interval_coverage,
     psnr,
     sample_nll,
     ssim,
     std_error_correlation,
 )
+from inference_backend.imaging.head import head_mask
 
 
 def test_quick_suite_writes_json_markdown_and_panels(tmp_path):

@@ -49,7 +49,7 @@ def test_scale_and_spacing_give_the_same_grid():
     [
         ({"scale": (1, 1, 0)}, "positive"),
         ({"scale": (1, 1, 0.5)}, "below 1"),
-        ({"spacing": (1, 1, 8)}, "coarser"),
+        ({"spacing": (1, 1, 8)}, "already finer than the target"),
         ({"spacing": (1, 1, -1)}, "positive"),
         ({}, "exactly one"),
     ],
@@ -126,3 +126,15 @@ def test_slice_engine_reports_progress_to_one():
     progress = Progress([lambda fraction, stage, message: seen.append(fraction)])
     run_slices(np.ones((4, 4, 4), np.float32), SlicePlan((2,), (0, 1), (1.0, 1.0, 2.0)), lambda b: b.images, 3, progress)
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+
+
+def test_a_spacing_target_is_a_ceiling():
+    """1 mm asked of a 0.69 x 0.69 x 3 mm scan refines its slices and keeps its finer pixels."""
+    from inference_backend.job import JobOptions
+    from inference_backend.plan import plan_job
+
+    grid = Grid((64, 64, 12), (0.69, 0.69, 3.0), (0, 0, 0), np.eye(3))
+    assert target_grid(grid, spacing=(1.0, 1.0, 1.0)).spacing == (0.69, 0.69, 1.0)
+    plan = plan_job(grid, JobOptions(spacing=(1.0, 1.0, 1.0)))
+    assert plan.acquisition == "thick-slices" and plan.report()["spacing_kept"] == "x, y kept at 0.69, 0.69 mm: finer than the 1, 1 mm target"
+    assert "spacing_kept" not in plan_job(grid, JobOptions(spacing=(0.5, 0.5, 1.0))).report()

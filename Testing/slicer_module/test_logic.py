@@ -75,7 +75,7 @@ def test_both_runners_give_identical_results_and_each_run_adds_new_nodes(tmp_pat
     assert second.outputNodes["sr"] is not first.outputNodes["sr"]  # the first result is kept
     np.testing.assert_array_equal(volume_from_node(second.outputNodes["sr"]).array, array_first)
     np.testing.assert_array_equal(volume_from_node(first.outputNodes["sr"]).array, array_first)
-    assert volume_nodes(scene) == ["scan", "scan SR", "scan SR_1"]
+    assert volume_nodes(scene) == ["scan", "scan SR", "scan SR consistency", "scan SR_1", "scan SR consistency_1"]
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -169,29 +169,6 @@ def test_models_for_a_method_include_user_models(tmp_path, monkeypatch, scene):
     models = SuperResolutionLogic(scene).modelsFor("msp-sr")
     assert ("site-a", "user") in models and "msp-sr" not in [name for name, _ in models]  # the default is listed apart
     assert "site-a" not in [name for name, _ in SuperResolutionLogic(scene).modelsFor("res-srdiff")]
-
-
-def test_results_are_shown_sr_in_every_view_and_the_variance_as_a_thresholded_overlay(scene):
-    from MRISuperResolutionLib.runners import JobResult
-
-    scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())  # the Colors module does this in Slicer
-    views = [scene.AddNewNodeByClass("vtkMRMLSliceCompositeNode") for _ in range(3)]
-    node = add_volume(scene, make_volume(spacing=(1.0, 1.0, 2.0)))
-    sr = make_volume(shape=(20, 18, 24), spacing=(1.0, 1.0, 1.0))
-    variance = np.zeros(sr.grid.size, np.float32)
-    variance[5:15, 5:15, 5:20] = np.linspace(0.1, 2.0, 10 * 10 * 15).reshape(10, 10, 15)
-    meaning = "90% of voxels within 1.645 sigma of the mean on calibration data (...)"
-    result = JobResult(sr, sr.with_array(variance), None, {"method": "test", "resolved_options": {"variance": {"meaning": meaning}}})
-    nodes = SuperResolutionLogic(scene).apply_result(node, result)
-    assert nodes["variance"].GetDescription() == meaning and not nodes["sr"].GetDescription()
-    for view in views:
-        assert view.GetBackgroundVolumeID() == nodes["sr"].GetID()
-        assert view.GetForegroundVolumeID() == nodes["variance"].GetID() and 0 < view.GetForegroundOpacity() < 1
-    display = nodes["variance"].GetDisplayNode()
-    assert display.GetApplyThreshold() and 0 < display.GetLowerThreshold() <= np.median(variance[variance > 0]) + 1e-6
-    legends = [nodes["variance"].GetNthDisplayNode(i) for i in range(nodes["variance"].GetNumberOfDisplayNodes())]
-    assert any(d.IsA("vtkMRMLColorLegendDisplayNode") and d.GetTitleText() == "Variance" for d in legends)
-    assert display.GetColorNodeID() is not None
 
 
 def test_a_batch_from_the_console_follows_the_batch_rules(tmp_path, scene):

@@ -131,10 +131,10 @@ def test_switching_target_mode_keeps_the_target(widget):
 
 def test_an_impossible_target_disables_apply_and_says_why(widget):
     add_volume(spacing=(1.0, 1.0, 4.0))
-    widget.ui.targetZSpinBox.value = 6.0  # coarser than the input: not super-resolution
+    widget.ui.targetZSpinBox.value = 6.0  # coarser than the input along every axis: nothing to super-resolve
     assert not widget.ui.applyButton.enabled
-    assert "coarser than the input" in widget.ui.applyButton.toolTip
-    assert "coarser than the input" in widget.ui.resolutionLabel.text
+    assert "already finer than the target" in widget.ui.applyButton.toolTip
+    assert "already finer than the target" in widget.ui.resolutionLabel.text
 
 
 def test_apply_adds_new_nodes_shows_them_and_leaves_the_input_alone(widget):
@@ -143,7 +143,7 @@ def test_apply_adds_new_nodes_shows_them_and_leaves_the_input_alone(widget):
     apply_and_wait(widget)
     assert widget.ui.applyButton.text == "Apply" and not widget.ui.progressBar.visible
     assert HARNESS.dialogs == [], HARNESS.dialogs
-    assert volume_names() == ["scan", "scan SR"]
+    assert volume_names() == ["scan", "scan SR", "scan SR consistency"]
     result = slicer.util.getNode("scan SR")
     assert volume_from_node(result).array.shape == (20, 18, 36)
     np.testing.assert_array_equal(volume_from_node(node).array, before)
@@ -162,7 +162,8 @@ def test_a_second_apply_never_overwrites_an_earlier_result(widget):
     apply_and_wait(widget)
     widget.ui.inputSelector.setCurrentNode(first)
     apply_and_wait(widget)
-    assert volume_names() == ["patient A", "patient A SR", "patient A SR_1", "patient B", "patient B SR"]
+    assert [name for name in volume_names() if "consistency" not in name] == ["patient A", "patient A SR", "patient A SR_1", "patient B", "patient B SR"]
+    assert [name for name in volume_names() if "consistency" in name] == ["patient A SR consistency", "patient A SR consistency_1", "patient B SR consistency"]
     np.testing.assert_array_equal(volume_from_node(slicer.util.getNode("patient A SR")).array, first_result)
     assert not np.array_equal(volume_from_node(slicer.util.getNode("patient B SR")).array, first_result)
 
@@ -174,7 +175,7 @@ def test_an_output_the_user_chooses_is_overwritten_and_only_that(widget):
     widget.ui.outputVolumeSelector.setCurrentNode(chosen)
     widget.ui.targetZSpinBox.value = 1.5
     apply_and_wait(widget)
-    assert volume_names() == ["scan", "scan SR"]
+    assert volume_names() == ["scan", "scan SR", "scan SR consistency"]
     assert volume_from_node(chosen).array.shape == (20, 18, 24)
 
 
@@ -335,7 +336,7 @@ def test_an_external_python_starts_with_slicers_startup_environment(widget, exte
     widget.ui.pythonPathLineEdit.currentPath = str(external_python)
     apply_and_wait(widget)
     assert HARNESS.dialogs == [], HARNESS.dialogs
-    assert volume_names() == ["scan", "scan SR"]
+    assert volume_names() == ["scan", "scan SR", "scan SR consistency"]
     environment = (external_python.parent / "environment.txt").read_text()
     assert "MRISR_STARTED_BY=slicer-startup-environment" in environment and "PYTHONHOME" not in environment
 

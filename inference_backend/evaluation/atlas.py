@@ -18,7 +18,7 @@ from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
 from inference_backend.data.datasets import load_mni152, load_mni152_brain_mask
-from inference_backend.evaluation.metrics import head_mask
+from inference_backend.imaging.head import head_mask
 from inference_backend.imaging.itk import to_sitk
 from inference_backend.imaging.volume import Volume
 

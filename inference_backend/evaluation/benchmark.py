@@ -35,6 +35,7 @@ from inference_backend.evaluation.cases import (
     slice_masking_case,
     through_plane_case,
 )
+from inference_backend.evaluation.lesion_fidelity import erased_labels, lesion_scores
 from inference_backend.evaluation.metrics import (
     interval_coverage,
     sample_nll,
@@ -43,6 +44,7 @@ from inference_backend.evaluation.metrics import (
 from inference_backend.evaluation.panels import Tile, central_slice, save_panel
 from inference_backend.evaluation.report import markdown_table
 from inference_backend.imaging.io import read_volume
+from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT, sd_percent
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
 from inference_backend.pipeline import JobOutputs, library_versions, process
@@ -58,6 +60,7 @@ UNSEEN_TUNING_SCANS = ("spm152",)  # held out of training and of every evaluatio
 # Clinical protocols: 3 mm and 5 mm slices, and 5 mm slices every 6 mm
 CLINICAL_SCANS = ("ms_p07_FLAIR", "stroke_T2", "stroke_FLAIR", "ms_p07_T1")
 CLINICAL_PROTOCOLS = (("3mm", 3, None), ("5mm", 5, None), ("5mm-gap1mm", 6, 5.0))
+STROKE_MIN_LESION = 20  # voxels: the stroke FLAIR's hyperintensities taken as lesions
 
 
 def suite_cases(suite: str) -> list[Case]:
@@ -76,6 +79,8 @@ def suite_cases(suite: str) -> list[Case]:
         return imputation_cases(TUNING_SCANS)
     if suite == "clinical":
         return clinical_cases()
+    if suite == "lesions":
+        return lesion_cases()
     if suite == "headline":  # every acquisition: the dev suite's whole volumes, and imputation on the held-out slab
         return suite_cases("dev") + [case for case in imputation_cases(HELD_OUT_SCANS) if case.name.endswith("1of4")]
     if suite != "dev":
@@ -111,6 +116,70 @@ def clinical_cases() -> list[Case]:
         for protocol, factor, thickness in CLINICAL_PROTOCOLS:
             cases.append(through_plane_case(f"{scan}_{protocol}", volume, factor, axis=2, thickness_mm=thickness))
     return cases
+
+
+def lesion_cases() -> list[Case]:
+    """Thick slices of scans with lesions whose truth is known at 1 mm: ms_p07's FLAIR with its
+    raters' consensus mask at the clinical protocols; the stroke FLAIR and T2 at 5 mm with the
+    FLAIR's hyperintensities (the segmentation rule of lesion_fidelity on the 1 mm FLAIR, its
+    components of 20 voxels or more: a mask of the same patient, not of an expert); and synthetic lesions of 3 to 8 mm in diameter
+    placed in white matter: dark in the held-out T1 (seg3D_MR, at 45% of white matter, as T1
+    black holes), bright in ms_p07's FLAIR (at 150% of its white matter)."""
+    from scipy import ndimage
+
+    from inference_backend.evaluation.lesion_fidelity import CONNECTIVITY, LesionTruth, segment
+    from inference_backend.evaluation.synthetic_lesions import otsu_tissues, place_lesions
+
+    data = shared_data_dir()
+    if data is None:
+        raise InputError("the lesions suite needs the development data (../shared/data)")
+
+    def scan(name: str) -> Volume:
+        volume = read_volume(data / "real" / f"{name}.nii.gz")
+        return volume.with_array(volume.array.astype(np.float32))
+
+    def cropped(case: Case, mask: np.ndarray, polarity: int, region: np.ndarray) -> Case:
+        box = tuple(slice(0, n) for n in case.reference.grid.size)  # crop_to_multiple keeps the first voxels
+        case.lesions = LesionTruth(mask[box], polarity, region[box])
+        return case
+
+    cases = []
+    flair, consensus = scan("ms_p07_FLAIR"), scan("ms_p07_lesions").array > 0
+    brain = ndimage.binary_fill_holes(flair.array > 0)
+    for protocol, factor, thickness in CLINICAL_PROTOCOLS:
+        cases.append(cropped(through_plane_case(f"ms_p07_FLAIR_{protocol}", flair, factor, thickness_mm=thickness), consensus, 1, brain))
+    stroke_flair = scan("stroke_FLAIR")
+    stroke_brain = ndimage.binary_fill_holes(stroke_flair.array > 0)
+    bright = segment(stroke_flair.array, LesionTruth(np.zeros(stroke_brain.shape, bool), 1, ndimage.binary_erosion(stroke_brain, iterations=3)))
+    labels, count = ndimage.label(bright, structure=CONNECTIVITY)
+    sizes = ndimage.sum(bright, labels, index=np.arange(1, count + 1))
+    hyperintense = np.isin(labels, np.flatnonzero(sizes >= STROKE_MIN_LESION) + 1)  # lesions, not vessels or noise
+    for name in ("stroke_FLAIR", "stroke_T2"):
+        cases.append(cropped(through_plane_case(f"{name}_5mm", scan(name), 5), hyperintense, 1, stroke_brain))
+    rng = np.random.default_rng(0)
+    t1 = scan("seg3D_MR")
+    white = otsu_tissues(t1.array)["white matter"]
+    placed = [m for radius in (1.5, 2.5, 4.0) for m in place_lesions(white, t1.grid.spacing, radius, rng, 0.9, count=8)]
+    dark, t1_mask = inserted(t1.array, placed, white, 0.45)
+    cases.append(cropped(through_plane_case("seg3D_MR-synthetic_through-plane-x4", t1.with_array(dark), 4), t1_mask, -1, white | t1_mask))
+    nawm = ndimage.binary_erosion(brain & ~ndimage.binary_dilation(consensus, iterations=3) & (flair.array > np.percentile(flair.array[brain], 40)), iterations=2)
+    placed = [m for radius in (1.5, 2.5) for m in place_lesions(nawm, flair.grid.spacing, radius, rng, 0.9, count=8)]
+    bright, flair_mask = inserted(flair.array, placed, nawm, 1.5)
+    cases.append(cropped(through_plane_case("ms_p07_FLAIR-synthetic_5mm", flair.with_array(bright), 5), flair_mask | consensus, 1, brain))
+    return cases
+
+
+def inserted(array: np.ndarray, lesions: list[np.ndarray], tissue: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``array`` with each lesion at ``factor`` times the tissue's median intensity, its edge
+    softened over a voxel (a partial volume at 1 mm); and the lesions' union."""
+    from scipy import ndimage
+
+    mask = np.zeros(array.shape, bool)
+    for lesion in lesions:
+        mask |= lesion
+    level = factor * float(np.median(array[tissue]))
+    weight = np.clip(ndimage.gaussian_filter(mask.astype(np.float32), 0.5) * 1.5, 0, 1)
+    return (array * (1 - weight) + level * weight).astype(np.float32), mask
 
 
 def with_brain_mask(case: Case, brain: np.ndarray, start: tuple[int, int, int]) -> Case:
@@ -236,6 +305,8 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
     estimate = outputs.sr.array
     row = {"method": entry.label, **case.score(estimate), "wall_time_s": round(wall, 2), "peak_rss_mb": round(peak_mb)}
     row["s_per_slice"] = round(wall / slice_count(case), 4)
+    if case.lesions is not None:
+        row |= lesion_scores(case.reference.array, estimate, case.lesions, case.mask)
     row["device"] = outputs.report["device"]
     variance = None if outputs.variance is None else outputs.variance.array
     if variance is not None:
@@ -282,9 +353,58 @@ def case_panel(path: Path, case: Case, estimates: dict[str, np.ndarray], varianc
         bottom.append(Tile(f"|error| {label}", np.abs(image - reference), cmap="magma", vmin=0, vmax=(high - low) * 0.25))
     top.append(Tile("reference", reference, vmin=low, vmax=high))
     rows = [top, bottom]
-    if variances:
-        rows.append([None] + [Tile(f"std {k}", np.sqrt(central_slice(v, axis, index)), cmap="viridis") for k, v in variances.items()])
+    if variances:  # the uncertainty as the Slicer overlay shows it: 1 SD in % of the head's median, where notable
+        rows.append([None] + [
+            Tile(f"{k}: uncertainty", central_slice(estimates[k], axis, index), vmin=low, vmax=high,
+                 overlay=central_slice(sd_percent(v, estimates[k]), axis, index), overlay_range=(NOTABLE_SD_PERCENT, 4 * NOTABLE_SD_PERCENT),
+                 overlay_label="1 SD, % of median head intensity")
+            for k, v in variances.items()
+        ])  # fmt: skip
     save_panel(path, rows, suptitle=f"{case.name}: {case.description}")
+
+
+def compare_erased(case: Case, rows: list[dict], estimates: dict[str, np.ndarray]) -> None:
+    """Each row's count of lesions it erases that B-spline keeps."""
+    if "bspline" not in estimates:
+        return
+    erased_by_bspline = erased_labels(case.reference.array, estimates["bspline"], case.lesions)
+    for row in rows:
+        row["erased_where_bspline_keeps"] = len(erased_labels(case.reference.array, estimates[row["method"]], case.lesions) - erased_by_bspline)
+
+
+def lesion_panel(path: Path, case: Case, estimates: dict[str, np.ndarray], count: int = 3) -> None:
+    """Zoomed views of the lesions the methods keep least (the lowest contrast kept by any
+    method): the truth, the LR input (each slice repeated over its extent) and each method with
+    the contrast it keeps, in a plane that holds the refined axis, the lesion mask outlined."""
+    from scipy import ndimage
+
+    from inference_backend.evaluation.lesion_fidelity import CONNECTIVITY, lesion_contrasts
+
+    reference = case.reference.array
+    labels, number = ndimage.label(case.lesions.mask, structure=CONNECTIVITY)
+    kept = {name: {label: k for label, _, k in lesion_contrasts(reference, estimate, case.lesions)} for name, estimate in estimates.items()}
+    worst = {label: min(by_label[label] for by_label in kept.values()) for label in next(iter(kept.values()), {})}
+    if not worst:
+        return
+    centres = ndimage.center_of_mass(case.lesions.mask, labels, range(1, number + 1))
+    axis = case.coarse_axes[0]
+    along = 1 if axis != 1 else 0  # the plane cut along this axis holds the refined one
+    low, high = np.percentile(reference[case.mask], [1, 99.5])
+    lr = np.repeat(case.degraded.array, case.factors[axis], axis=axis)[tuple(slice(0, n) for n in reference.shape)]
+    rows = []
+    for label in sorted(worst, key=worst.get)[:count]:
+        centre = np.round(centres[label - 1]).astype(int)
+        crop = [slice(max(0, c - 20), c + 20) for c in centre]
+        crop[along] = slice(int(centre[along]), int(centre[along]) + 1)
+
+        def cut(volume: np.ndarray) -> np.ndarray:
+            return np.rot90(np.squeeze(volume[tuple(crop)], axis=along))  # noqa: B023 - used at once, in this turn
+
+        outline = cut(labels == label)
+        rows.append([Tile(f"truth (lesion {label})", cut(reference), vmin=low, vmax=high, contour=outline), Tile("LR input", cut(lr), vmin=low, vmax=high)]
+                    + [Tile(f"{name}: kept {kept[name][label]:.2f}", cut(estimate), vmin=low, vmax=high, contour=outline)
+                       for name, estimate in estimates.items()])  # fmt: skip
+    save_panel(path, rows, suptitle=f"{case.name}: the lesions kept least, zoomed (outline: the lesion mask; kept: contrast over the truth's)")
 
 
 def write_results_files(out_dir: Path, suite: str, results: dict) -> None:
@@ -351,6 +471,9 @@ def run_benchmark(
                 if variance is not None:
                     variances[entry.label] = variance
             case_panel(out_dir / f"{case.name}.png", case, estimates, variances)
+            if case.lesions is not None:
+                compare_erased(case, rows, estimates)
+                lesion_panel(out_dir / f"{case.name}_lesions.png", case, estimates)
             if variances:
                 curves = {label: reliability(case.reference.array, estimates[label], v, case.mask) for label, v in variances.items()}
                 reliability_diagram(out_dir / f"{case.name}_reliability.png", curves, case.name)

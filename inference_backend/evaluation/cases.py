@@ -8,7 +8,9 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from inference_backend.evaluation.metrics import head_mask, image_metrics
+from inference_backend.evaluation.lesion_fidelity import LesionTruth
+from inference_backend.evaluation.metrics import image_metrics
+from inference_backend.imaging.head import head_mask
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.operators.degradation import (
     AxisOperator,
@@ -32,6 +34,7 @@ class Case:
     acquisition: str = "thick-slices"  # one of inference_backend.registry.ACQUISITIONS
     brain_mask: np.ndarray | None = None  # on the reference grid: the template's, or an atlas fit's
     slice_thickness: float | None = None  # mm, where the slices are thinner than their spacing (a gap)
+    lesions: LesionTruth | None = None  # on the reference grid: where the lesions are (lesion fidelity scores)
 
     @cached_property
     def mask(self) -> np.ndarray:

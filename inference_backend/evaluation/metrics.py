@@ -10,21 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage, stats
-from skimage.filters import threshold_otsu
 from skimage.metrics import structural_similarity
 
 GMSD_C = 170.0 / 255.0**2  # stability constant of GMSD for images scaled to [0, 1]
-
-
-def head_mask(reference: np.ndarray) -> np.ndarray:
-    """Foreground (head) mask: Otsu threshold, largest component, holes filled, slightly closed."""
-    foreground = reference > threshold_otsu(reference)
-    labels, count = ndimage.label(foreground)
-    if count > 1:
-        sizes = ndimage.sum(foreground, labels, index=range(1, count + 1))
-        foreground = labels == (1 + int(np.argmax(sizes)))
-    foreground = ndimage.binary_closing(foreground, iterations=2)
-    return ndimage.binary_fill_holes(foreground)
 
 
 def data_range(reference: np.ndarray, mask: np.ndarray) -> float:

@@ -17,6 +17,10 @@ class Tile:
     vmin: float | None = None
     vmax: float | None = None
     aspect: float = 1.0  # pixel height / width in mm, so anisotropic slices look right
+    contour: np.ndarray | None = None  # a mask outlined on the image (a lesion)
+    overlay: np.ndarray | None = None  # values drawn in colour over the image where they reach overlay_range[0]
+    overlay_range: tuple[float, float] = (0.0, 1.0)
+    overlay_label: str = ""
 
 
 def central_slice(volume: np.ndarray, axis: int, index: int | None = None) -> np.ndarray:
@@ -44,8 +48,15 @@ def save_panel(path: str | os.PathLike, rows: list[list[Tile | None]], suptitle:
                 tile.image, cmap=tile.cmap, vmin=tile.vmin, vmax=tile.vmax, aspect=tile.aspect, interpolation="nearest"
             )
             axis.set_title(tile.title, fontsize=9)
-            if tile.cmap != "gray":
+            if tile.overlay is not None:
+                low, high = tile.overlay_range
+                tinted = np.ma.masked_less(tile.overlay, low)
+                shown = axis.imshow(tinted, cmap="viridis", vmin=low, vmax=high, alpha=0.6, aspect=tile.aspect, interpolation="nearest")
+                figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.02).set_label(tile.overlay_label, fontsize=7)
+            elif tile.cmap != "gray":
                 figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.02)
+            if tile.contour is not None and tile.contour.any():
+                axis.contour(tile.contour, levels=[0.5], colors="red", linewidths=0.8)
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
     figure.tight_layout()

@@ -30,9 +30,12 @@ def target_grid(
     spacing: tuple[float, ...] | None = None,
     max_voxels: int | None = None,
 ) -> Grid:
-    """Output grid for a scale factor (new spacing = spacing / scale) or an explicit spacing.
+    """Output grid for a scale factor (new spacing = spacing / scale) or a spacing target.
 
-    Super-resolution never coarsens: a scale below 1 (or a spacing above the input's) is refused.
+    Super-resolution never coarsens: a scale below 1 is refused, and a spacing target is a
+    ceiling: axes the input samples finer than it keep their spacing (1 mm asked of a 0.69 x 0.69
+    x 3 mm scan refines only its slices; :func:`kept_axes` says which). A target coarser than the
+    input along every axis is refused.
     The grid covers the input's field of view (see :meth:`Grid.with_spacing`); its voxel count
     is checked against the budget (``max_voxels``, see :func:`~inference_backend.imaging.validation.voxel_budget`)
     before the grid exists, since a scale of 1e300 gives sizes no integer holds.
@@ -45,23 +48,35 @@ def target_grid(
         if any(s < 1 for s in scale):
             raise InputError(f"scale factors below 1 would down-sample; got {_fmt(scale)} (use values >= 1)")
         spacing = tuple(s / f for s, f in zip(grid.spacing, scale))
+    else:
+        assert spacing is not None
+        if any(s <= 0 for s in spacing):
+            raise InputError(f"target spacing must be positive; got {_fmt(spacing)} mm")
+        kept = kept_axes(grid, spacing)
+        if len(kept) == 3 and finer_than_target(grid, spacing):
+            raise InputError(
+                f"the input's voxels ({_fmt(grid.spacing)} mm) are already finer than the target {_fmt(spacing)} mm "
+                "along every axis; nothing to super-resolve"
+            )
+        spacing = tuple(old if axis in kept else new for axis, (new, old) in enumerate(zip(spacing, grid.spacing)))
     assert spacing is not None
-    if any(s <= 0 for s in spacing):
-        raise InputError(f"target spacing must be positive; got {_fmt(spacing)} mm")
-    coarser = [
-        axis for axis, (new, old) in enumerate(zip(spacing, grid.spacing)) if new > old * (1 + SPACING_TOLERANCE)
-    ]
-    if coarser:
-        raise InputError(
-            f"target spacing {_fmt(spacing)} mm is coarser than the input's {_fmt(grid.spacing)} mm along "
-            f"{', '.join('xyz'[a] for a in coarser)}; super-resolution only refines"
-        )
     # A spacing within tolerance of the input's keeps the input's exactly (no 0.99999 mm grids).
     spacing = tuple(
         old if abs(new - old) <= old * SPACING_TOLERANCE else new for new, old in zip(spacing, grid.spacing)
     )
     check_voxel_count(grid.size_for_spacing(spacing), "the output", max_voxels)
     return grid.with_spacing(spacing)
+
+
+def finer_than_target(grid: Grid, spacing: tuple[float, ...]) -> tuple[int, ...]:
+    """The axes the input samples finer than a spacing target (which keep their spacing)."""
+    return tuple(axis for axis, (new, old) in enumerate(zip(spacing, grid.spacing)) if new > old * (1 + SPACING_TOLERANCE))
+
+
+def kept_axes(grid: Grid, spacing: tuple[float, ...]) -> tuple[int, ...]:
+    """The axes a spacing target leaves at the input's spacing: the input samples them finer
+    than the target, or as fine (within tolerance)."""
+    return tuple(axis for axis, (new, old) in enumerate(zip(spacing, grid.spacing)) if new >= old * (1 - SPACING_TOLERANCE))
 
 
 def _fmt(values: tuple[float, ...]) -> str:

@@ -34,6 +34,7 @@ from scipy.special import sici
 
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.operators import AXIS_OPERATORS
+from inference_backend.operators.acquisition import kspace_matrix
 
 PROFILES = ("gaussian", "box", "sinc")
 SINC_TIME_BANDWIDTH = 4.0
@@ -84,24 +85,6 @@ def slice_profile_matrix(n: int, factor: int, profile: str = "gaussian", thickne
 def kspace_truncation_matrix(n: int, factor: int) -> np.ndarray:
     """Keep the central ``n // factor`` frequencies: ``(n // factor) x n``, DC gain 1."""
     return kspace_matrix(n, n // factor)
-
-
-@lru_cache(maxsize=256)
-def kspace_matrix(n: int, m: int) -> np.ndarray:
-    """A coarser acquisition matrix over the same field of view: ``m x n``, DC gain 1.
-
-    Keeps the ``m`` lowest frequencies of the ``n``-sample axis. A linear phase ramp moves the
-    samples by half an LR voxel minus half an HR voxel so they sit at the centres
-    ``(j + 0.5) n / m - 0.5``; the real part is taken (the exact magnitude of a real object,
-    up to the Nyquist bin).
-    """
-    freqs = np.fft.fftfreq(n)  # cycles per HR voxel
-    keep = np.fft.fftfreq(m) * m / n  # the m lowest frequencies, in HR cycles per voxel
-    columns = np.fft.fft(np.eye(n), axis=0)  # spectra of unit impulses
-    index = np.rint(keep * n).astype(int) % n
-    shift = np.exp(2j * np.pi * freqs[index] * (n / m - 1) / 2.0)  # sample at (j+0.5)n/m-0.5, not j n/m
-    spectra = columns[index] * shift[:, None]
-    return np.real(np.fft.ifft(spectra, axis=0)) * m / n
 
 
 @lru_cache(maxsize=256)

@@ -1,0 +1,119 @@
+"""How far the trust maps can be trusted: the uncertainty overlay's tint rule, the consistency
+map's warning level, and how well the uncertainty ranks the error, on whole volumes.
+
+    .venv/bin/python benchmarks/trust_maps.py [--methods res-srdiff,msp-sr] [--samples 4]
+
+Cases: the tuning volumes, where the levels are chosen (chris_t1, a training scan, and spm152,
+which no model saw; 4 mm slices), and the held-out ones, where they are only measured
+(seg3D_MR at 4 mm; ms_p07 FLAIR and stroke T2 at 5 mm). Per case and stochastic method (with
+``--samples``):
+
+* the overlay: for each candidate level (1 SD in % of the head's median intensity), the share of
+  the head tinted, and how much larger the error is where it tints than where it does not;
+* the ranking: Spearman's correlation between each voxel's SD and its absolute error in the head,
+  beside other predictors of the error (the detail the method added over B-spline, and both);
+* the consistency map of every result, B-spline's too, and of the result with a lesion erased
+  and with its intensity shifted by 5% (what the map must catch).
+
+Writes benchmarks/results/studies/trust-maps/results.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from scipy import ndimage, stats
+
+from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
+from inference_backend.evaluation.benchmark import run_case
+from inference_backend.evaluation.cases import Case, through_plane_case
+from inference_backend.evaluation.report import markdown_table, write_document
+from inference_backend.imaging.io import read_volume
+from inference_backend.imaging.target import Refinement
+from inference_backend.imaging.uncertainty import sd_percent
+from inference_backend.operators.consistency_map import consistency_map
+
+OUT = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "trust-maps"
+LEVELS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)  # candidate tint levels, % of the head's median intensity
+TUNING = (("chris_t1", 4, None), ("spm152", 4, None))
+HELD_OUT = (("seg3D_MR", 4, None), ("ms_p07_FLAIR", 5, None), ("stroke_T2", 5, None))
+
+
+def cases(scans: tuple) -> list[Case]:
+    data = shared_data_dir()
+    found = []
+    for scan, factor, thickness in scans:
+        volume = read_volume(data / "real" / f"{scan}.nii.gz")
+        found.append(through_plane_case(f"{scan}_x{factor}", volume.with_array(volume.array.astype(np.float32)), factor, thickness_mm=thickness))
+    return found
+
+
+def rank(reference: np.ndarray, estimate: np.ndarray, predictor: np.ndarray, head: np.ndarray) -> float:
+    return round(float(stats.spearmanr(predictor[head], np.abs(estimate - reference)[head]).statistic), 4)
+
+
+def overlay_rows(case: Case, method: str, estimate: np.ndarray, variance: np.ndarray) -> list[dict]:
+    """Per level: the share of the head tinted and the error's concentration where it tints."""
+    head = case.mask
+    percent = sd_percent(variance, estimate)
+    error = np.abs(estimate - case.reference.array)
+    rows = []
+    for level in LEVELS:
+        tinted = (percent >= level) & head
+        inside, outside = error[tinted], error[head & ~tinted]
+        ratio = float(inside.mean() / outside.mean()) if inside.size and outside.size else float("nan")
+        rows.append({"case": case.name, "method": method, "level_pct": level, "tinted_share_of_head": round(float(tinted.sum() / head.sum()), 4),
+                     "error_ratio_tinted_vs_not": round(ratio, 2)})  # fmt: skip
+    return rows
+
+
+def erased_lesion(estimate: np.ndarray, head: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The result with a bright 6 mm structure inside the head replaced by its surroundings."""
+    smooth = ndimage.gaussian_filter(estimate, 1.0)
+    candidates = np.argwhere(ndimage.binary_erosion(head, iterations=12) & (smooth > np.percentile(smooth[head], 85)))
+    centre = candidates[rng.integers(len(candidates))]
+    grid = np.ogrid[tuple(slice(0, n) for n in estimate.shape)]
+    lesion = sum((g - c) ** 2 for g, c in zip(grid, centre)) <= 3**2
+    erased = estimate.copy()
+    erased[lesion] = np.median(estimate[ndimage.binary_dilation(lesion, iterations=3) & ~lesion]) * 0.7
+    return erased, lesion
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default="res-srdiff,msp-sr")
+    parser.add_argument("--samples", type=int, default=4)
+    args = parser.parse_args()
+    if shared_data_dir() is None:
+        raise SystemExit("needs the development data (../shared/data)")
+    rng = np.random.default_rng(0)
+    overlay, ranking, consistency = [], [], []
+    for role, scans in (("tuning", TUNING), ("held out", HELD_OUT)):
+        for case in cases(scans):
+            refinement = Refinement(case.degraded.grid, case.reference.grid, case.slice_thickness)
+            bspline = run_case(case, "interpolation", {"kind": "bspline"}, 1, "cpu")[0].sr.array
+            summary = consistency_map(case.reference.with_array(bspline), case.degraded, refinement).summary
+            consistency.append({"role": role, "case": case.name, "result": "B-spline", "rms_sd": summary["rms_sd"], "beyond_3sd": summary["beyond_3sd_share"]})
+            for method in args.methods.split(","):
+                outputs = run_case(case, method, {}, args.samples, "cpu")[0]
+                estimate, variance = outputs.sr.array, outputs.variance.array
+                overlay += [dict(row, role=role) for row in overlay_rows(case, method, estimate, variance)]
+                detail = np.abs(estimate - bspline)
+                head = case.mask
+                ranking.append({"role": role, "case": case.name, "method": method, "spearman_sd": rank(case.reference.array, estimate, np.sqrt(variance), head),
+                                "spearman_detail": rank(case.reference.array, estimate, detail, head),
+                                "spearman_sd_plus_detail": rank(case.reference.array, estimate, np.sqrt(variance) + detail, head)})  # fmt: skip
+                for label, result in (("result", estimate), ("lesion erased", erased_lesion(estimate, head, rng)[0]), ("intensity +5%", estimate * 1.05)):
+                    summary = consistency_map(case.reference.with_array(result), case.degraded, refinement).summary
+                    consistency.append({"role": role, "case": case.name, "result": f"{method}: {label}", "rms_sd": summary["rms_sd"],
+                                        "beyond_3sd": summary["beyond_3sd_share"]})  # fmt: skip
+                print(ranking[-1], consistency[-3:], flush=True)
+    lines = ["# Trust maps on whole volumes", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
+             "## The overlay's tint level", "", *markdown_table(overlay), "", "## How the uncertainty ranks the error", "", *markdown_table(ranking), "",
+             "## The consistency map", "", *markdown_table(consistency), "",
+             f"Reproduce: `.venv/bin/python benchmarks/trust_maps.py --methods {args.methods} --samples {args.samples}`."]  # fmt: skip
+    print(write_document(OUT, {"overlay": overlay, "ranking": ranking, "consistency": consistency, "samples": args.samples}, lines))
+
+
+if __name__ == "__main__":
+    main()

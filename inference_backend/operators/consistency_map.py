@@ -1,0 +1,61 @@
+"""Where a result contradicts what the scanner measured: the result passed back through the
+job's acquisition model (:class:`~inference_backend.operators.acquisition.AcquisitionModel`),
+minus the acquired volume, in units of the acquired volume's noise standard deviation, on the
+input's grid.
+
+What it catches: anything that changes what the acquired voxels would have measured: an erased
+or invented lesion, an intensity shift, a misplaced edge. What it cannot catch: detail between
+the acquired samples that averages out under the profile, which is what super-resolution adds
+and what no acquisition saw (the variance map is for that). Where the scanner's slice profile is
+not the model's Gaussian, a correct result also shows a residual at sharp edges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from inference_backend.imaging.head import head_mask
+from inference_backend.imaging.noise import noise_sd
+from inference_backend.imaging.target import Refinement
+from inference_backend.imaging.volume import Volume
+from inference_backend.operators.acquisition import AcquisitionModel
+
+BEYOND_SD = 3.0  # a voxel "disagrees" when its residual is beyond this many noise SDs
+
+
+@dataclass
+class ConsistencyMap:
+    residual: Volume  # (acquisition model of the result - acquired) / noise SD, on the input grid
+    summary: dict[str, Any]
+
+
+def consistency_map(result: Volume, acquired: Volume, refinement: Refinement) -> ConsistencyMap | None:
+    """The map and its summary (RMS and share of head voxels beyond 3 SD); None where the job
+    has no acquisition to hold its result against (no refined axis, or all three)."""
+    model = AcquisitionModel.of(refinement)
+    if model is None:
+        return None
+    measured = acquired.array.astype(np.float64)
+    head = head_mask(measured)
+    sigma = noise_sd(measured, acquired.grid.spacing, head)
+    scale = sigma if sigma > 0 else 1.0
+    residual = ((model(result.array) - measured) / scale).astype(np.float32)
+    inside = residual[head]
+    summary = {
+        "model": model_description(model, refinement),
+        "noise_sd": round(sigma, 6),
+        "noise_sd_from": "Donoho's wavelet MAD of the acquired planes' finest diagonal band, inside the head",
+        "rms_sd": round(float(np.sqrt(np.mean(inside.astype(np.float64) ** 2))), 4) if inside.size else None,
+        "beyond_3sd_share": round(float(np.mean(np.abs(inside) > BEYOND_SD)), 5) if inside.size else None,
+    }
+    return ConsistencyMap(Volume(residual, acquired.grid), summary)
+
+
+def model_description(model: AcquisitionModel, refinement: Refinement) -> str:
+    if model.kind == "thick-slices":
+        axis = refinement.axes[0]
+        fwhm = refinement.slice_thickness_mm or refinement.source.spacing[axis]
+        return f"thick slices along {'xyz'[axis]}: Gaussian profile, FWHM {fwhm:g} mm, every {refinement.source.spacing[axis]:g} mm"
+    return f"in-plane: k-space truncation along {', '.join('xyz'[a] for a in refinement.axes)}"
