@@ -26,6 +26,8 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from MRISuperResolutionLib.backend import ensure_importable
+from MRISuperResolutionLib.i18n import tr as _
+from MRISuperResolutionLib.i18n import translate
 from MRISuperResolutionLib.logic import SuperResolutionLogic
 
 ensure_importable()
@@ -34,25 +36,37 @@ from inference_backend.registry import LESION_FILLS, MAX_SAMPLES, METHODS  # noq
 DOCUMENTATION_URL = "https://github.com/mrisr/SlicerMRISuperResolution#readme"
 RUNNER_CHOICES = ["subprocess", "in-process"]
 TARGET_MODES = ["spacing", "scale"]
-TARGET_LABELS = {"spacing": "Voxel size (mm):", "scale": "Scale factor:"}
+TARGET_LABELS = {"spacing": _("Voxel size (mm):"), "scale": _("Scale factor:")}
+WINDOW_TITLE = _("MRI Super-Resolution")
+# what a job's progress stages mean to a user (the backend's stages; the rest read as they are)
+STAGES = {
+    "read": _("Reading the scan"),
+    "process": _("Preparing"),
+    "B-spline conditioning": _("Preparing"),
+    "adapting to the scan": _("Adapting the model to this scan"),
+    "super-resolution": _("Super-resolving"),
+    "super-resolve": _("Super-resolving"),
+    "lesion fill": _("Filling the lesion"),
+    "write": _("Saving the results"),
+}
 
 
 class MRISuperResolution(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "MRI Super-Resolution"
-        self.parent.categories = ["Filtering"]
+        self.parent.title = _("MRI Super-Resolution")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Filtering")]
         self.parent.dependencies = []
         self.parent.contributors = ["MRISuperResolution developers"]
-        self.parent.helpText = (
+        self.parent.helpText = _(
             "Super-resolve an MRI volume (thick slices or a coarse in-plane matrix) with diffusion models "
             "(Res-SRDiff, SRMRI, MSP-SR, InverseSR) or classical interpolation. Stochastic methods also give a "
             "per-voxel variance map; a lesion mask gives a lesion-filled volume.<br><br>"
             "<b>For research use only.</b> Not a medical device: not for diagnosis or treatment decisions. A learned "
             "method fills in detail the scan did not measure; check every result against the input."
-            f'<br><br>See the <a href="{DOCUMENTATION_URL}">documentation</a>.'
-        )
-        self.parent.acknowledgementText = (
+            '<br><br>See the <a href="{url}">documentation</a>.'
+        ).format(url=DOCUMENTATION_URL)
+        self.parent.acknowledgementText = _(
             "Methods after Res-SRDiff, SRMRI, MSP-SR and InverseSR; models trained by this project on the MNI152 "
             "template, SynthSR label maps and openly licensed scans (see the model cards)."
         )
@@ -181,6 +195,8 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         geometry = self.inputGeometry()
         if geometry != self._inputGeometry or p.targetMode != self._lastTargetMode:
             newInput, self._inputGeometry, self._lastTargetMode = geometry != self._inputGeometry, geometry, p.targetMode
+            if newInput and self.job is None:
+                self.ui.statusLabel.text = ""  # the last job's status is not this input's
             if p.inputVolume:
                 self.setTarget(self.logic.defaultTarget(p.inputVolume, p.targetMode) if newInput else self.convertedTarget())
                 return  # the change runs this handler again
@@ -228,15 +244,33 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         return {p.targetMode: (p.targetX, p.targetY, p.targetZ)}
 
     def updateTargetSummary(self) -> None:
+        """The job's plan for the current input and request: what it will make, or why not."""
         p = self._parameterNode
-        self._targetError = None
-        if not p.inputVolume:
-            self.ui.resolutionLabel.text = ""
-            return
-        summary, self._targetError = self.logic.describeTarget(
-            p.inputVolume, p.method, sliceThickness=p.sliceThickness or None, samples=p.samples, device=p.device, **self.target()
-        )
-        self.ui.resolutionLabel.text = summary if self._targetError is None else f'<span style="color:#c00">{self._targetError}</span>'
+        self._targetError, plan = None, None
+        if p.inputVolume:
+            plan, self._targetError = self.logic.planJob(
+                p.inputVolume, p.method, sliceThickness=p.sliceThickness or None, samples=p.samples, device=p.device, **self.target()
+            )
+        if plan is not None:
+            self.ui.resolutionLabel.text = self.logic.describePlan(plan, p.device)
+        else:
+            self.ui.resolutionLabel.text = f'<span style="color:#c00">{self._targetError}</span>' if self._targetError else ""
+        self.showWhatThePlanMakes(plan)
+
+    def showWhatThePlanMakes(self, plan) -> None:
+        """The model the job will load and the outputs it will make, as its plan says: an output
+        selector is enabled only where that output will be made."""
+        p = self._parameterNode
+        makes_variance = plan is not None and plan.samples > 1
+        self.ui.outputVarianceSelector.enabled = self.ui.outputVarianceLabel.enabled = makes_variance
+        self.ui.outputLesionFilledSelector.enabled = self.ui.outputLesionFilledLabel.enabled = p.lesionMask is not None
+        if plan is not None and self.ui.modelComboBox.count > 0:
+            if plan.model is not None:
+                text = _("bundled: {model}").format(model=plan.model.name) if not p.model else None
+            else:
+                text = _("none needed ({method})").format(method=plan.method)
+            if text is not None:
+                self.ui.modelComboBox.setItemText(0, text)
 
     def updateApplyState(self) -> None:
         if self.job is not None:
@@ -244,12 +278,12 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         p = self._parameterNode
         problem = None
         if not (p and p.inputVolume):
-            problem = "Select an input volume"
+            problem = _("Select an input volume")
         elif getattr(self, "_targetError", None):
             problem = self._targetError
         self.ui.applyButton.enabled = problem is None
-        self.ui.applyButton.text = "Apply"
-        self.ui.applyButton.toolTip = problem or "Super-resolve the input volume; its results are added as new volumes"
+        self.ui.applyButton.text = _("Apply")
+        self.ui.applyButton.toolTip = problem or _("Super-resolve the input volume; its results are added as new volumes")
 
     def updateMethodDescription(self, name: str) -> None:
         """The method's description and model list, when the method changes (they read the
@@ -259,7 +293,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             return
         self._describedMethod = name
         self.fillModelChoices(name)
-        status = "" if spec.assets_present() else " <b>Weights not installed.</b>"
+        status = "" if spec.assets_present() else " <b>" + _("Weights not installed.") + "</b>"
         self.ui.methodDescriptionLabel.text = f"{spec.summary}{status}"
 
     def fillMethodTooltips(self) -> None:
@@ -274,7 +308,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         models = self.logic.modelsFor(method)
         wasBlocked = self.ui.modelComboBox.blockSignals(True)
         self.ui.modelComboBox.clear()
-        self.ui.modelComboBox.addItem("bundled" if METHODS[method].weights else "none needed", "")
+        self.ui.modelComboBox.addItem(_("bundled") if METHODS[method].weights else _("none needed"), "")
         for name, source in models:
             self.ui.modelComboBox.addItem(f"{name} ({source})", name)
         chosen = self.ui.modelComboBox.findData(p.model) if p.model else 0
@@ -291,7 +325,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
     def fillDeviceChoices(self, devices) -> None:
         wasBlocked = self.ui.deviceComboBox.blockSignals(True)
         self.ui.deviceComboBox.clear()
-        for deviceId, text in [("auto", "auto"), ("cpu", "CPU")] + [(d["id"], f"{d['id']}: {d['name']}") for d in devices if d["id"] != "cpu"]:
+        for deviceId, text in [("auto", _("auto")), ("cpu", _("CPU"))] + [(d["id"], f"{d['id']}: {d['name']}") for d in devices if d["id"] != "cpu"]:
             self.ui.deviceComboBox.addItem(text, deviceId)
         current = self._parameterNode.device if self._parameterNode else "auto"
         if self.ui.deviceComboBox.findData(current) < 0:
@@ -308,7 +342,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
     def onApplyButton(self) -> None:
         if self.job is not None:
             self.cancelJob(wait=False)
-            self.ui.statusLabel.text = "Cancelling..."
+            self.ui.statusLabel.text = _("Cancelling...")
             return
         p = self._parameterNode
         python = self.logic.pythonFor(p.runner, p.pythonExecutable)
@@ -334,11 +368,11 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         except Exception as error:  # noqa: BLE001 - every failure: one dialog, the details in the log
             self.showError(error)
             return
-        self.ui.applyButton.text = "Cancel"
-        self.ui.applyButton.toolTip = "Stop the job; nothing is added to the scene"
+        self.ui.applyButton.text = _("Cancel")
+        self.ui.applyButton.toolTip = _("Stop the job; nothing is added to the scene")
         self.ui.progressBar.value = 0
         self.ui.progressBar.show()
-        self.ui.statusLabel.text = "Starting..."
+        self.ui.statusLabel.text = _("Starting...")
         self.timer.start()
 
     def cancelJob(self, wait: bool = True) -> None:
@@ -355,11 +389,11 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if job is None:
             self.timer.stop()
             return
-        fraction, stage, message = job.progress
+        fraction, stage, _message = job.progress  # the message is the command line's detail: the panel says the stage
         self.ui.progressBar.value = int(round(fraction * 100))
         left = job.seconds_left()
-        eta = f" - about {left:.0f} s left" if left is not None else ""
-        self.ui.statusLabel.text = f"{stage}: {message}{eta}"
+        eta = " - " + _("about {seconds} s left").format(seconds=f"{left:.0f}") if left is not None else ""
+        self.ui.statusLabel.text = stage_text(stage) + eta
         if not job.poll():
             return
         self.timer.stop()
@@ -372,14 +406,18 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.ui.showConsistencyCheckBox.checked = False
             self.ui.showConsistencyCheckBox.enabled = "consistency" in job.outputNodes
             made = ", ".join(n.GetName() for n in job.outputNodes.values())
-            self.ui.statusLabel.text = f"Done in {job.elapsed_seconds():.1f} s with {job.method_summary()}: {made}. {job.consistency_summary()}"
+            self.ui.statusLabel.text = _("Done in {seconds} s with {method}: {made}.").format(
+                seconds=f"{job.elapsed_seconds():.1f}", method=job.method_summary(), made=made
+            ) + " " + job.consistency_summary()
+            self.logic.recordTiming(job.request.plan, job.request.plan.request.device, job.elapsed_seconds())
+            self.updateTargetSummary()  # the next estimate learns from this run
         elif job.state == "cancelled":
-            self.ui.statusLabel.text = "Cancelled: nothing was added to the scene"
+            self.ui.statusLabel.text = _("Cancelled: nothing was added to the scene")
         else:
-            self.ui.statusLabel.text = "Failed: nothing was added to the scene"
+            self.ui.statusLabel.text = _("Failed: nothing was added to the scene")
             if job.details:
                 logging.error(job.details)
-            slicer.util.errorDisplay(job.error, windowTitle="MRI Super-Resolution", detailedText=job.details or "")
+            slicer.util.errorDisplay(job.error, windowTitle=WINDOW_TITLE, detailedText=job.details or "")
 
     def showError(self, error: Exception) -> None:
         """One dialog; input errors as they are, anything else with its traceback (also logged)."""
@@ -387,11 +425,11 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         from inference_backend.errors import MRISRError
 
         if isinstance(error, MRISRError):
-            slicer.util.errorDisplay(str(error), windowTitle="MRI Super-Resolution")
+            slicer.util.errorDisplay(str(error), windowTitle=WINDOW_TITLE)
             return
         logging.exception("MRI Super-Resolution: internal error")
         slicer.util.errorDisplay(
-            f"Internal error: {error}", windowTitle="MRI Super-Resolution", detailedText=traceback.format_exc()
+            _("Internal error: {error}").format(error=error), windowTitle=WINDOW_TITLE, detailedText=traceback.format_exc()
         )
 
     def onCompareInput(self, showInput: bool) -> None:
@@ -410,7 +448,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if python is None and not self.ensureDependencies():
             return
         try:
-            with slicer.util.tryWithErrorDisplay("Could not ask the job's Python for its devices", waitCursor=True):
+            with slicer.util.tryWithErrorDisplay(_("Could not ask the job's Python for its devices"), waitCursor=True):
                 devices = self.logic.detectDevices(python)
         except Exception:  # noqa: BLE001 - shown by tryWithErrorDisplay
             logging.exception("MRI Super-Resolution: device detection failed")
@@ -427,16 +465,19 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             installed = dependencies.ensure(self.resourcePath("requirements.txt"))
         except dependencies.Declined:
             return False
+        except dependencies.DependencyError as error:  # what to do instead: said as it is
+            slicer.util.errorDisplay(str(error), windowTitle=WINDOW_TITLE)
+            return False
         except Exception as error:  # noqa: BLE001 - offline, pip failure: one dialog
             logging.exception("MRI Super-Resolution: installing the Python packages failed")
             slicer.util.errorDisplay(
-                f"Installing the Python packages failed: {error}\n\nOffline? See the README's troubleshooting.",
-                windowTitle="MRI Super-Resolution",
+                _("Installing the Python packages failed: {error}\n\nOffline? See the README's troubleshooting.").format(error=error),
+                windowTitle=WINDOW_TITLE,
                 detailedText=traceback.format_exc(),
             )
             return False
         if confirmWhenReady and not installed:
-            slicer.util.infoDisplay("All required Python packages are installed.", windowTitle="MRI Super-Resolution")
+            slicer.util.infoDisplay(_("All required Python packages are installed."), windowTitle=WINDOW_TITLE)
         return True
 
     def refreshModels(self) -> None:
@@ -455,7 +496,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
                 table.setItem(row, column, item)
 
     def onImportModel(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(None, "Import a model (.pt with its .json card beside it)", "", "Models (*.pt)")
+        path = qt.QFileDialog.getOpenFileName(None, _("Import a model (.pt with its .json card beside it)"), "", _("Models (*.pt)"))
         if not path:
             return
         ensure_importable()
@@ -469,7 +510,7 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.refreshModels()
         if self._parameterNode:
             self.fillModelChoices(self._parameterNode.method)
-        slicer.util.infoDisplay(f"Model '{name}' imported: choose it in the Model list.", windowTitle="MRI Super-Resolution")
+        slicer.util.infoDisplay(_("Model '{name}' imported: choose it in the Model list.").format(name=name), windowTitle=WINDOW_TITLE)
 
     def onOpenModelsFolder(self) -> None:
         ensure_importable()
@@ -478,6 +519,14 @@ class MRISuperResolutionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         folder = user_models_dir()
         folder.mkdir(parents=True, exist_ok=True)
         qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(folder)))
+
+
+def stage_text(stage: str) -> str:
+    """A progress stage as the panel says it: "sample 2/4" -> "Super-resolving, sample 2 of 4"."""
+    if stage.startswith("sample "):
+        done, _slash, total = stage.removeprefix("sample ").partition("/")
+        return _("Super-resolving, sample {done} of {total}").format(done=done, total=total)
+    return STAGES.get(stage, stage[:1].upper() + stage[1:])
 
 
 class MRISuperResolutionLogic(ScriptedLoadableModuleLogic, SuperResolutionLogic):

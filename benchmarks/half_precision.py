@@ -1,12 +1,13 @@
 """Bundled weights in half precision: do the scores move?
 
-    .venv/bin/python benchmarks/half_precision.py [--convert]
+    .venv/bin/python benchmarks/half_precision.py              # measure
+    .venv/bin/python benchmarks/half_precision.py --convert    # then convert, citing that measurement
 
 Every bundled model is stored as float16 (half the bytes) and loaded into the float32 network as
 before. This runs each method on the held-out slab cases twice, with its float32 weights and
 with their float16 rounding (a user model beside them), and compares the outputs and their
-scores. With ``--convert`` it then writes the float16 weights in place of the bundled ones and
-updates their cards (SHA-256, size, the precision and this measurement).
+scores. ``--convert`` then writes the float16 weights in place of the bundled float32 ones and
+updates their cards (SHA-256, size, the precision and the measurement it read).
 Writes benchmarks/results/studies/half-precision/results.{json,md}.
 """
 from __future__ import annotations
@@ -43,8 +44,13 @@ def half_model(name: str, folder: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--convert", action="store_true", help="write the float16 weights in place of the bundled ones")
+    parser.add_argument("--convert", action="store_true", help="write the float16 weights in place of the bundled ones, as measured")
     args = parser.parse_args()
+    if args.convert:
+        rows = json.loads((OUT / "results.json").read_text())["rows"]
+        for method in METHODS:
+            convert(method, next(row for row in rows if row["method"] == method))
+        return
     if shared_data_dir() is None:
         raise SystemExit("needs the development data (../shared/data): the held-out slabs")
     rows = []
@@ -58,16 +64,16 @@ def main() -> None:
             half = run_case(case, method, {"model": name}, 1, "cpu")[0].sr.array
             span = float(np.ptp(case.reference.array[case.mask]))
             before, after = case.score(full), case.score(half)
-            rows.append({"method": method, "case": case.name, "psnr_fp32": round(before["psnr"], 3), "psnr_fp16": round(after["psnr"], 3),
+            rows.append({"method": method, "case": case.name, "psnr_fp32": round(float(before["psnr"]), 3), "psnr_fp16": round(float(after["psnr"]), 3),
                          "ssim_fp32": round(before["ssim"], 5), "ssim_fp16": round(after["ssim"], 5),
                          "max_abs_difference_pct_of_range": round(100 * float(np.abs(full - half).max()) / span, 4)})  # fmt: skip
             print(rows[-1], flush=True)
-    lines = ["# Bundled weights in half precision", "", __doc__.split("\n\n")[1].replace("\n", " "), "", *markdown_table(rows), "",
-             "Reproduce: `.venv/bin/python benchmarks/half_precision.py` (`--convert` rewrites the bundled weights)."]  # fmt: skip
-    print(write_document(OUT, {"rows": rows}, lines))
-    if args.convert:
-        for method in METHODS:
-            convert(method, next(row for row in rows if row["method"] == method))
+    print(write_document(OUT, {"rows": rows}, document(rows)))
+
+
+def document(rows: list[dict]) -> list[str]:
+    return ["# Bundled weights in half precision", "", " ".join(__doc__.split("\n\n")[2].split()), "", *markdown_table(rows), "",
+            "Reproduce: `.venv/bin/python benchmarks/half_precision.py`; `--convert` then rewrites the bundled weights."]  # fmt: skip
 
 
 def convert(name: str, measured: dict) -> None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # MSP-SR's staged training and its ablation (the paper's Table 4 and Figure 3-4), reproducible.
 #
-# Bundled models (inference_backend/models): msp-sr-base (stage 1, out-of-domain photographs)
-# and msp-sr (stage 2, ControlNet on brain MRI). The ablation's other models go to
+# Bundled model (inference_backend/models): msp-sr (stage 2, ControlNet on brain MRI); stage 1 (msp-sr-base,
+# out-of-domain photographs) is trained again here, not bundled. The ablation's other models go to
 # runs/ablation-models (not committed). Target domain: chris_t1 (kept out of the in-domain
 # stage); evaluation: the held-out seg3D_MR slab, 10 samples.
 #

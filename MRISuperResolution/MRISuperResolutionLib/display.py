@@ -12,11 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from MRISuperResolutionLib.i18n import tr as _
+
 # Perceptually uniform (Slicer's colour files); the iron table where only MRML's defaults exist.
 UNCERTAINTY_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileViridis.txt", "vtkMRMLColorTableNodeIron")
 OVERLAY_OPACITY = 0.6
 UNCERTAINTY_LEGEND_FORMAT = "%.1f"  # the unit is in the title
-CONSISTENCY_TITLE = "Result - acquired scan (noise SDs)"
+CONSISTENCY_TITLE = _("Result - acquired scan (noise SDs)")
+UNCERTAINTY_TITLE = _("SR uncertainty, 1 SD (% of median head intensity)")
 CONSISTENCY_LIMIT_SD = 6.0  # the consistency overlay's colour range: -6 to +6 noise SDs
 CONSISTENCY_SHOWN_SD = 3.0  # residuals within +-3 SD are left untinted
 CONSISTENCY_COLOR_NODE = "MRISuperResolution consistency"
@@ -60,7 +63,7 @@ def style_uncertainty(scene, node) -> None:
     map is 0), and a legend in percent."""
     from slicer.util import arrayFromVolume
 
-    from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT, TITLE
+    from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT
 
     display = node.GetDisplayNode()
     values = arrayFromVolume(node)
@@ -75,7 +78,7 @@ def style_uncertainty(scene, node) -> None:
     display.SetApplyThreshold(True)
     display.SetLowerThreshold(NOTABLE_SD_PERCENT)
     display.SetUpperThreshold(max(float(values.max()), high))
-    add_color_legend(scene, node, TITLE, UNCERTAINTY_LEGEND_FORMAT)
+    add_color_legend(scene, node, UNCERTAINTY_TITLE, UNCERTAINTY_LEGEND_FORMAT)
 
 
 def style_consistency(scene, node) -> None:

@@ -30,6 +30,7 @@ from MRISuperResolutionLib.conversion import (
     update_node_from_volume,
     volume_from_node,
 )
+from MRISuperResolutionLib.i18n import tr as _
 from MRISuperResolutionLib.runners import (
     RUNNERS,
     JobRequest,
@@ -100,8 +101,10 @@ class SuperResolutionJob:
         consistency = (self._result.report if self._result is not None else {}).get("consistency")
         if not consistency:
             return ""
-        text = f"Against the scan: RMS {consistency['rms_sd']:.2g} noise SD, {100 * consistency['beyond_3sd_share']:.2g}% of the head beyond 3 SD"
-        return text + (f" - {consistency['warning']}" if consistency.get("warning") else "")
+        text = _("Against the scan: RMS {rms} noise SD, {share}% of the head beyond 3 SD").format(
+            rms=f"{consistency['rms_sd']:.2g}", share=f"{100 * consistency['beyond_3sd_share']:.2g}"
+        )
+        return text + (" - " + _("{warning}").format(warning=consistency["warning"]) if consistency.get("warning") else "")
 
     def _on_progress(self, fraction: float, stage: str, message: str) -> None:
         self.progress = (fraction, stage, message)
@@ -225,13 +228,11 @@ class SuperResolutionLogic:
             return (round(finest, 2),) * 3
         return tuple(round(s / finest, 2) for s in spacing)
 
-    def describeTarget(  # noqa: N802
+    def planJob(  # noqa: N802
         self, inputVolume, method: str = "auto", scale=None, spacing=None, sliceThickness=None, samples: int = 1, device: str = "auto"  # noqa: N803
-    ) -> tuple[str, str | None]:
-        """(what the job will make: input and output grids, the method ``auto`` picks for this
-        input or a note where ``method`` is experimental for it, and the expected time on
-        ``device`` from the measured rate; the problem with the request, or None): the job's
-        plan, as the backend will make it."""
+    ):
+        """(the job's plan for this input and request, as the backend will make it; the problem
+        with the request in the panel's words, or None)."""
         ensure_importable()
         from inference_backend.errors import MRISRError
         from inference_backend.imaging.volume import Grid
@@ -240,29 +241,83 @@ class SuperResolutionLogic:
 
         image = inputVolume.GetImageData()
         if image is None:
-            return "", "the input volume has no image data"
-        size, spacingIn = image.GetDimensions(), inputVolume.GetSpacing()
-        grid = Grid(size, spacingIn, (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+            return None, _("the input volume has no image data")
+        grid = Grid(image.GetDimensions(), inputVolume.GetSpacing(), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
         request = JobOptions(method=method, scale=scale, spacing=spacing, slice_thickness=sliceThickness, samples=samples, device=device)
         try:
-            plan = plan_job(grid, request)
+            return plan_job(grid, request), None
         except MRISRError as error:
-            return "", panel_terms(str(error))
-        target = plan.target
+            return None, panel_terms(str(error))
+
+    def describeTarget(  # noqa: N802
+        self, inputVolume, method: str = "auto", scale=None, spacing=None, sliceThickness=None, samples: int = 1, device: str = "auto"  # noqa: N803
+    ) -> tuple[str, str | None]:
+        """(what the job will make: input and output grids, the method ``auto`` picks for this
+        input or a note where ``method`` is experimental for it, the axes a spacing target keeps,
+        and the expected time on ``device``; the problem with the request, or None)."""
+        plan, problem = self.planJob(inputVolume, method, scale, spacing, sliceThickness, samples, device)
+        return ("", problem) if plan is None else (self.describePlan(plan, device), None)
+
+    def describePlan(self, plan, device: str = "auto") -> str:  # noqa: N802
+        source, target = plan.refinement.source, plan.target
         megabytes = target.num_voxels * 4 / 2**20
-        summary = (
-            f"Input {_dims(size)} voxels of {_mm(spacingIn)} mm<br>"
-            f"Output {_dims(target.size)} voxels of {_mm(target.spacing)} mm ({target.num_voxels / 1e6:.1f} M voxels, "
-            f"{megabytes:,.0f} MB per volume)"
+        summary = _("Input {size} voxels of {spacing} mm").format(size=_dims(source.size), spacing=_mm(source.spacing)) + "<br>"
+        summary += _("Output {size} voxels of {spacing} mm ({voxels} M voxels, {megabytes} MB per volume)").format(
+            size=_dims(target.size), spacing=_mm(target.spacing), voxels=f"{target.num_voxels / 1e6:.1f}", megabytes=f"{megabytes:,.0f}"
         )
         if plan.auto is not None:
-            summary += f"<br>Method for this input: <b>{plan.auto.method}</b> ({plan.auto.reason})"
+            summary += "<br>" + _("Method for this input: <b>{method}</b> ({reason})").format(method=plan.auto.method, reason=plan.auto.reason)
         if plan.quality_note is not None:
-            summary += f'<br><span style="color:#a60">{method} is {plan.quality_note}</span>'
+            summary += '<br><span style="color:#a60">' + _("{method} is {note}").format(method=plan.method, note=plan.quality_note) + "</span>"
         if plan.kept_note is not None:
-            summary += f"<br>{plan.kept_note[0].upper()}{plan.kept_note[1:]}"
-        summary += f"<br><i>Expected time: {plan.expected_time(device)}</i>"
-        return summary, None
+            summary += "<br>" + _("Kept: {note}").format(note=plan.kept_note)
+        return summary + "<br><i>" + _("Expected time: {time}").format(time=self.expectedTime(plan, device)) + "</i>"
+
+    # --- how long a job takes, on this computer ------------------------------------------
+
+    def expectedTime(self, plan, device: str = "auto") -> str:  # noqa: N802
+        """The reference machine's estimate, scaled by what this computer measured for the method
+        and kind of device (the user's settings) once it has run one."""
+        from inference_backend.time_estimates import format_seconds
+
+        reference = reference_seconds(plan, device)
+        if reference is None:
+            return plan.expected_time(device)
+        ratio = self.settingsValue(speed_key(plan.method, device))
+        if ratio is None:
+            return plan.expected_time(device)
+        return _("about {time} (measured on this computer)").format(time=format_seconds(reference * ratio))
+
+    def recordTiming(self, plan, device: str, seconds: float) -> None:  # noqa: N802
+        """After a job: how much faster or slower than the reference machine this computer ran it."""
+        reference = reference_seconds(plan, device)
+        if reference is None or reference <= 0 or seconds <= 0:
+            return
+        ratio = seconds / reference
+        earlier = self.settingsValue(speed_key(plan.method, device))
+        self.setSettingsValue(speed_key(plan.method, device), ratio if earlier is None else (earlier + ratio) / 2)
+
+    @staticmethod
+    def settingsValue(key: str) -> float | None:  # noqa: N802
+        try:
+            import slicer
+
+            value = slicer.app.userSettings().value(key)
+        except (ImportError, AttributeError):
+            return None
+        try:
+            return None if value in (None, "") else float(value)
+        except (TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def setSettingsValue(key: str, value: float) -> None:  # noqa: N802
+        try:
+            import slicer
+
+            slicer.app.userSettings().setValue(key, value)
+        except (ImportError, AttributeError):
+            pass  # no application (a bare scene): nothing to remember
 
     # --- devices -------------------------------------------------------------------------
 
@@ -286,10 +341,10 @@ class SuperResolutionLogic:
             if device.get("total_memory_gb"):
                 line += f", {device['free_memory_gb']:.1f} of {device['total_memory_gb']:.1f} GB free"
                 if device["free_memory_gb"] < GPU_MEMORY_WARNING_GB:
-                    line += " - <b>low memory: prefer fewer samples or the CPU</b>"
+                    line += " - <b>" + _("low memory: prefer fewer samples or the CPU") + "</b>"
             lines.append(line)
         if all(device["id"] == "cpu" for device in devices):
-            lines.append("No GPU is visible to this Python's PyTorch (see the README: GPU not detected).")
+            lines.append(_("No GPU is visible to this Python's PyTorch (see the README: GPU not detected)."))
         return "<br>".join(lines)
 
     # --- running -------------------------------------------------------------------------
@@ -493,7 +548,7 @@ def run_batch_process(command: list[str], environment: dict[str, str], progress:
     return subprocess.CompletedProcess(command, process.returncode, "", "".join(stderr))
 
 
-PANEL_TERMS = {"--slice-thickness": "the slice thickness", "--samples": "samples", "--scale": "the scale", "--spacing": "the voxel size"}
+PANEL_TERMS = {"--slice-thickness": _("the slice thickness"), "--samples": _("samples"), "--scale": _("the scale"), "--spacing": _("the voxel size")}
 
 
 def panel_terms(message: str) -> str:
@@ -502,6 +557,19 @@ def panel_terms(message: str) -> str:
         if message.startswith(flag + " "):
             return label + message[len(flag) :]
     return message
+
+
+def speed_key(method: str, device: str) -> str:
+    kind = "cpu" if device == "auto" else device.split(":")[0]
+    return f"MRISuperResolution/SpeedRelativeToReference/{method}/{kind}"
+
+
+def reference_seconds(plan, device: str) -> float | None:
+    """The reference machine's seconds for a plan (None where it has no rate)."""
+    from inference_backend.time_estimates import rate_for
+
+    rate = rate_for(plan.method, "cpu" if device == "auto" else device.split(":")[0])
+    return None if rate is None else rate.seconds(plan.target.num_voxels, plan.samples)
 
 
 def uncertainty_of(result: JobResult):
@@ -520,13 +588,12 @@ def describe(role: str, report: dict[str, Any]) -> str:
     if role == "variance":  # calibrated or a relative spread
         return variance
     if role == "uncertainty":
-        return f"1 standard deviation in % of the median intensity inside the head; from the variance map: {variance}"
+        return _("1 standard deviation in % of the median intensity inside the head; from the variance map: {meaning}").format(meaning=variance)
     if role == "consistency":
-        return (
-            "The result passed through the acquisition model, minus the acquired scan, in noise SDs "
-            f"({consistency.get('model', '')}; noise SD {consistency.get('noise_sd', '?')}): where the result contradicts "
-            "what the scanner measured. Detail the acquisition never saw does not show here."
-        )
+        return _(
+            "The result passed through the acquisition model, minus the acquired scan, in noise SDs ({model}; noise SD {sd}): "
+            "where the result contradicts what the scanner measured. Detail the acquisition never saw does not show here."
+        ).format(model=consistency.get("model", ""), sd=consistency.get("noise_sd", "?"))
     return ""
 
 

@@ -81,19 +81,81 @@ def no_torch(monkeypatch):
     )
 
 
-def test_pytorch_comes_from_the_pytorch_extension_at_the_version_needed(installs, no_torch, monkeypatch):
+def pytorch_extension(monkeypatch, installed: str | None = None) -> list[dict]:
+    """The PyTorch extension's logic as the PyTorch-based extensions use it; ``installed``: the
+    version of a PyTorch it finds (None: none); returns its install calls."""
     asked = []
+
+    class Logic:
+        def torchInstalled(self):
+            return installed is not None
+
+        @property
+        def torch(self):
+            return types.SimpleNamespace(__version__=installed)
+
+        def installTorch(self, **kwargs):
+            asked.append(kwargs)
+            return types.SimpleNamespace(__version__="2.13.0")
+
     extension = types.ModuleType("PyTorchUtils")
-    extension.PyTorchUtilsLogic = lambda: types.SimpleNamespace(installTorch=lambda **kwargs: asked.append(kwargs))
+    extension.PyTorchUtilsLogic = Logic
     monkeypatch.setitem(sys.modules, "PyTorchUtils", extension)
-    dependencies.ensure(REQUIREMENTS)
+    return asked
+
+
+def test_pytorch_comes_from_the_pytorch_extension_in_the_one_question(installs, no_torch, old_monai, monkeypatch):
+    asked = pytorch_extension(monkeypatch)
+    assert dependencies.ensure(REQUIREMENTS) is True
     assert asked == [{"askConfirmation": False, "torchVersionRequirement": ">=2.8"}]
-    assert "200 MB" in HARNESS.dialogs[0]["text"]  # the download is said before it starts
+    (dialog,) = HARNESS.dialogs  # one question for everything
+    assert "200 MB" in dialog["detailedText"] and "monai>=1.6" in dialog["detailedText"]
     assert all("torch" not in r for call in installs for r in call["requirements"])
 
 
-def test_without_the_pytorch_extension_the_user_is_told_what_to_install(installs, no_torch, monkeypatch):
+def test_without_the_pytorch_extension_the_user_is_told_first_and_asked_nothing(installs, no_torch, monkeypatch):
     monkeypatch.setitem(sys.modules, "PyTorchUtils", None)
-    with pytest.raises(RuntimeError, match="install 'PyTorch' from the Extensions Manager"):
+    with pytest.raises(dependencies.DependencyError, match="install 'PyTorch' from the Extensions Manager"):
         dependencies.ensure(REQUIREMENTS)
-    assert installs == []
+    assert installs == [] and HARNESS.dialogs == []
+
+
+def test_an_older_pytorch_is_not_replaced_and_the_user_is_pointed_to_pytorch_utils(installs, no_torch, monkeypatch):
+    asked = pytorch_extension(monkeypatch, installed="2.4.1+cpu")
+    with pytest.raises(dependencies.DependencyError, match="PyTorch 2.4.1\\+cpu is installed.*PyTorch Utils module"):
+        dependencies.ensure(REQUIREMENTS)
+    assert asked == [] and installs == [] and HARNESS.dialogs == []
+
+
+def test_declining_installs_neither_pytorch_nor_the_rest(installs, no_torch, old_monai, monkeypatch):
+    asked = pytorch_extension(monkeypatch)
+    HARNESS.answers.append(qt.QMessageBox.Cancel)
+    with pytest.raises(dependencies.Declined):
+        dependencies.ensure(REQUIREMENTS)
+    assert asked == [] and installs == []
+
+
+def test_offline_is_one_error_dialog_from_the_panel(old_monai, monkeypatch):
+    """pip cannot reach its index: the panel shows one dialog saying so, and nothing else."""
+    import subprocess
+
+    HARNESS.reset()
+
+    def offline(*args, **kwargs):
+        raise subprocess.CalledProcessError(1, ["pip", "install"], stderr="Could not find a version that satisfies the requirement")
+
+    monkeypatch.setattr(slicer.packaging, "pip_install", offline)
+    harness_module = HARNESS.load_module(slicer_harness.REPO_ROOT / "MRISuperResolution" / "MRISuperResolution.py")
+    widget = harness_module.build_widget()
+    assert widget.ensureDependencies() is False
+    assert len(HARNESS.dialogs) == 2  # the one question, then the one failure
+    assert "Installing the Python packages failed" in HARNESS.dialogs[1]["text"] and "Offline?" in HARNESS.dialogs[1]["text"]
+
+
+def test_a_package_already_loaded_that_changed_proposes_one_restart(installs, old_monai, monkeypatch):
+    restarted = []
+    monkeypatch.setattr(slicer.util, "restart", lambda: restarted.append(True), raising=False)
+    monkeypatch.setattr(dependencies, "_installed", lambda name: "1.6.1" if name == "monai" else importlib.metadata.version(name))
+    HARNESS.answers.append(qt.QMessageBox.Yes)
+    dependencies.propose_restart({"monai": "1.3.0", "numpy": importlib.metadata.version("numpy")})
+    assert len(HARNESS.dialogs) == 1 and "monai: 1.3.0 -> 1.6.1" in HARNESS.dialogs[0]["detailedText"] and restarted == [True]

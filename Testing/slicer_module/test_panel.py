@@ -276,7 +276,7 @@ def test_a_fine_tuned_model_can_be_chosen_and_runs(widget, tiny_model):
     add_volume(shape=(24, 24, 8), spacing=(1.0, 1.0, 2.0))
     widget.ui.methodComboBox.currentText = "res-srdiff"
     combo = widget.ui.modelComboBox
-    assert [combo.itemText(i) for i in range(combo.count)] == ["bundled", "tiny-res-srdiff (user)"]
+    assert [combo.itemText(i) for i in range(combo.count)] == ["bundled: res-srdiff", "tiny-res-srdiff (user)"]
     assert combo.enabled
     combo.currentIndex = 1
     assert widget._parameterNode.model == "tiny-res-srdiff"
@@ -385,3 +385,96 @@ print(sorted(name for name in ("torch", "monai", "scipy", "SimpleITK") if name i
                                env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- the panel never misleads -------------------------------------------------------------------
+
+
+def test_the_model_and_the_outputs_shown_are_those_the_job_will_make(widget):
+    parameters = widget._parameterNode
+    add_volume(spacing=(1.0, 1.0, 4.0))
+    parameters.method = "auto"
+    assert widget.ui.modelComboBox.itemText(0) == "bundled: res-srdiff"  # auto runs Res-SRDiff here, with its weights
+    assert not widget.ui.outputVarianceSelector.enabled  # one sample: no variance map
+    assert not widget.ui.outputLesionFilledSelector.enabled  # no lesion mask: no lesion-filled volume
+    parameters.samples = 4
+    assert widget.ui.outputVarianceSelector.enabled
+    parameters.method = "interpolation"
+    assert widget.ui.modelComboBox.itemText(0) == "none needed (interpolation)" and not widget.ui.outputVarianceSelector.enabled
+    parameters.method = "auto"
+    parameters.targetMode, (parameters.targetX, parameters.targetY, parameters.targetZ) = "scale", (2.0, 2.0, 1.0)
+    assert widget.ui.modelComboBox.itemText(0) == "none needed (interpolation)"  # a coarse in-plane matrix: zero-filling
+
+
+def test_a_spacing_target_finer_than_the_input_only_where_it_is_coarse(widget):
+    parameters = widget._parameterNode
+    add_volume(spacing=(0.69, 0.69, 3.0))
+    parameters.targetMode, (parameters.targetX, parameters.targetY, parameters.targetZ) = "spacing", (1.0, 1.0, 1.0)
+    assert widget.ui.applyButton.enabled, widget.ui.applyButton.toolTip
+    assert "0.69 x 0.69 x 1.00 mm" in widget.ui.resolutionLabel.text
+    assert "x, y kept at 0.69, 0.69 mm: finer than the 1, 1 mm target" in widget.ui.resolutionLabel.text
+
+
+def test_the_status_of_the_last_job_goes_when_the_input_changes(widget):
+    apply_and_wait_for(widget, add_volume("first", spacing=(1.0, 1.0, 3.0)))
+    assert widget.ui.statusLabel.text.startswith("Done")
+    widget.ui.inputSelector.setCurrentNode(add_volume("second", spacing=(1.0, 1.0, 2.0)))
+    assert widget.ui.statusLabel.text == ""
+
+
+def test_progress_is_said_in_a_users_words(widget):
+    from MRISuperResolution import stage_text
+
+    assert stage_text("adapting to the scan") == "Adapting the model to this scan"
+    assert stage_text("sample 2/4") == "Super-resolving, sample 2 of 4"
+    add_volume(spacing=(1.0, 1.0, 3.0))
+    widget.ui.applyButton.click()
+    widget.job.progress = (0.3, "adapting to the scan", "step 76/100, loss 0.0011")
+    widget.onPollJob()
+    assert widget.ui.statusLabel.text.startswith("Adapting the model to this scan") and "loss" not in widget.ui.statusLabel.text
+    assert process_events_until(lambda: widget.job is None, 120)
+
+
+def test_the_expected_time_learns_from_this_computer(widget, tmp_path):
+    from PySide6 import QtCore
+
+    QtCore.QSettings.setPath(QtCore.QSettings.IniFormat, QtCore.QSettings.UserScope, str(tmp_path))  # not the user's settings
+    slicer.app.userSettings().remove("MRISuperResolution")
+    add_volume(shape=(40, 40, 12), spacing=(1.0, 1.0, 3.0))
+    assert "measured on a 2-core CPU" in widget.ui.resolutionLabel.text  # the reference machine's rate, before any run
+    started = __import__("time").monotonic()
+    apply_and_wait(widget)
+    measured = __import__("time").monotonic() - started
+    text = widget.ui.resolutionLabel.text
+    assert "(measured on this computer)" in text
+    seconds = float(text.split("Expected time: about ")[1].split(" s")[0])
+    assert abs(seconds - measured) <= 0.3 * measured + 1.0  # within 30% (the text rounds to whole seconds)
+
+
+def apply_and_wait_for(widget, node) -> None:
+    widget.ui.inputSelector.setCurrentNode(node)
+    apply_and_wait(widget)
+
+
+def test_every_text_of_the_panel_goes_through_slicers_translation(module):
+    """A stand-in translator (every text bracketed) changes the panel's texts: the module's
+    title, the .ui's labels and buttons, and what the Python code writes into them."""
+    from PySide6 import QtCore
+
+    class Bracketing(QtCore.QTranslator):
+        def translate(self, context, text, disambiguation=None, n=-1):
+            return f"[{text}]"
+
+    translator = Bracketing()
+    QtCore.QCoreApplication.installTranslator(translator)
+    try:
+        loaded = HARNESS.load_module(MODULE_FILE)
+        assert loaded.python_module.MRISuperResolution  # the module class
+        built = loaded.build_widget()
+        assert built.ui.applyButton.toolTip == "[Select an input volume]"
+        assert built.ui.applyButton.text.startswith("[")
+        add_volume(spacing=(1.0, 1.0, 3.0))
+        assert built.ui.resolutionLabel.text.startswith("[Input")
+        assert built.ui.targetLabel.text == "[Voxel size (mm):]"
+    finally:
+        QtCore.QCoreApplication.removeTranslator(translator)

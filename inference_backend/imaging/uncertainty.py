@@ -9,7 +9,6 @@ import numpy as np
 from inference_backend.imaging.head import head_mask
 
 NOTABLE_SD_PERCENT = 5.0  # tint where 1 SD is at least this share of the head's median intensity
-TITLE = "SR uncertainty, 1 SD (% of median head intensity)"
 
 
 def sd_percent(variance: np.ndarray, result: np.ndarray) -> np.ndarray:

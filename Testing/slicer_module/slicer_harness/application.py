@@ -75,7 +75,8 @@ class Application:
         return None
 
     def translate(self, context: str, text: str) -> str:
-        return text
+        """As Slicer's application: through the translators installed in Qt."""
+        return qt.QCoreApplication.translate(context, text)
 
     def settings(self):
         return qt.QSettings()
