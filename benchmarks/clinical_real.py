@@ -2,14 +2,16 @@
 the scanner really acquired.
 
     .venv/bin/python benchmarks/clinical_real.py [--methods "interpolation:kind=bspline res-srdiff msp-sr"]
-                                                 [--scans p03,p12] [--update] [--panels]
+                                                 [--scans p03,p12] [--contrasts FLAIR,T2W] [--slice-drop-only]
+                                                 [--update] [--panels] [--out FOLDER]
 
 Every scan of ``../shared/data/clinical`` (FLAIR and T2 with 3-4 mm slices, T1 with 3 mm):
 
 * **slice-drop** (inference_backend/evaluation/slice_drop.py): every other acquired slice
   removed (factor 2), and two of every three where the scan has 40 slices or more (factor 3);
-  the rest super-resolved back onto the scan's grid (the slice thickness given: the removed
-  slices leave gaps) and scored at the removed slices against what the scanner measured;
+  the rest super-resolved onto a grid about 1 mm fine along the slice axis (the slice thickness
+  given: the removed slices leave gaps), averaged over each acquired slice's slab and scored at
+  the removed slices against what the scanner measured;
 * **consistency** of each method's result on the whole scan, 3x finer along the slice axis,
   with its acquired slices (inference_backend/operators/consistency_map.py): RMS and the share
   of head voxels beyond 3 noise SDs; and the share of negative voxels (a magnitude image has none);
@@ -25,9 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -60,15 +65,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--scans", default="", help="only these patients (e.g. p03,p12)")
+    parser.add_argument("--contrasts", default="", help="only these contrasts (FLAIR, T1W, T2W)")
+    parser.add_argument("--slice-drop-only", action="store_true", help="factor 2 slice-drop only: no whole scans, no two visits")
     parser.add_argument("--update", action="store_true", help="keep the earlier results' rows of other methods and scans")
     parser.add_argument("--panels", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    out = args.out
     data = shared_data_dir()
     if data is None:
         raise SystemExit("needs the development data (../shared/data): skipped")
     entries = [Entry.parse(text) for text in args.methods.split()]
     patients = tuple(p for p in args.scans.split(",") if p) or None
-    earlier = json.loads((OUT / "results.json").read_text()) if args.update and (OUT / "results.json").exists() else {}
+    earlier = json.loads((out / "results.json").read_text()) if args.update and (out / "results.json").exists() else {}
     labels = {entry.label for entry in entries}
 
     def kept(row: dict) -> bool:  # an earlier row this run does not measure again
@@ -77,19 +86,22 @@ def main() -> None:
     rows = [row for row in earlier.get("slice_drop", []) if kept(row)]
     whole = [row for row in earlier.get("whole_scan", []) if kept(row)]
     results: dict[tuple[str, str], dict[str, Volume]] = defaultdict(dict)  # (scan, method) -> whole-scan result
-    scans = clinical_scans(data, patients)
+    scans = clinical_scans(data, patients, tuple(c for c in args.contrasts.split(",") if c) or None)
     for scan in scans:
         acquired = read_volume(scan.path)
         acquired = acquired.with_array(acquired.array.astype(np.float32))
         held_out = scan.patient in HELD_OUT_PATIENTS
-        for factor in (2, 3) if acquired.grid.size[int(np.argmax(acquired.grid.spacing))] >= FACTOR_3_MIN_SLICES else (2,):
+        three = acquired.grid.size[int(np.argmax(acquired.grid.spacing))] >= FACTOR_3_MIN_SLICES and not args.slice_drop_only
+        for factor in (2, 3) if three else (2,):
             drop = slice_drop(acquired, factor)
-            options = JobOptions(target=acquired.grid, slice_thickness=drop.thickness_mm)
+            options = JobOptions(target=drop.target, slice_thickness=drop.thickness_mm)
             for entry in entries:
                 outputs, seconds = run(drop.kept, entry, options)
                 rows.append({"scan": scan.name, "patient": scan.patient, "contrast": scan.contrast, "held_out": held_out, "factor": factor,
-                             "method": entry.label, **slice_drop_scores(drop, outputs.sr.array), "seconds": round(seconds, 1)})  # fmt: skip
+                             "method": entry.label, **slice_drop_scores(drop, outputs.sr), "seconds": round(seconds, 1)})  # fmt: skip
                 print(rows[-1], flush=True)
+        if args.slice_drop_only:
+            continue
         axis = int(np.argmax(acquired.grid.spacing))
         scale = tuple(float(WHOLE_SCAN_REFINEMENT) if a == axis else 1.0 for a in range(3))
         for entry in entries:
@@ -103,7 +115,7 @@ def main() -> None:
     visits = two_visits(scans, entries, results)
     summary = summarise(rows)
     if args.panels:
-        panels(scans, entries)
+        panels(scans, out)
     lines = [
         "# Benchmark suite `clinical-real`: real clinical 2D scans", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
         "## Slice-drop: the default's gain over B-spline, mean over the scans (held-out patients apart)", "", *markdown_table(summary), "",
@@ -112,10 +124,10 @@ def main() -> None:
         "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most)", "",
         *(markdown_table(visits) if visits else ["(no patient with two visits of a contrast among the scans run)"]), "",
         *([f"![{name}]({name}.png)" for name in PANEL_SCANS] if args.panels or earlier.get("panels") else []), "",
-        f"Reproduce: `.venv/bin/python benchmarks/clinical_real.py --methods \"{args.methods}\"{' --panels' if args.panels else ''}`.",
+        "Reproduce: `.venv/bin/python benchmarks/clinical_real.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "`.",
     ]  # fmt: skip
     data_out = {"slice_drop": rows, "whole_scan": whole, "two_visits": visits, "summary": summary, "panels": bool(args.panels or earlier.get("panels"))}
-    print(write_document(OUT, data_out, lines))
+    print(write_document(out, data_out, lines))
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -154,7 +166,7 @@ def two_visits(scans: list, entries: list[Entry], results: dict) -> list[dict]:
     return rows
 
 
-def panels(scans: list, entries: list[Entry]) -> None:
+def panels(scans: list, out: Path) -> None:
     """Held-out scans: coronal cuts of the input, B-spline, the default (mean of 4 samples), where
     it contradicts the acquired slices and its uncertainty."""
     for scan in scans:
@@ -172,7 +184,7 @@ def panels(scans: list, entries: list[Entry]) -> None:
         low, high = np.percentile(acquired.array, [1, 99.5])
         ratio = acquired.grid.spacing[axis] / acquired.grid.spacing[0]
         percent = sd_percent(default.variance.array, default.sr.array)
-        save_panel(OUT / f"{scan.name}.png", [[
+        save_panel(out / f"{scan.name}.png", [[
             Tile(f"acquired ({acquired.grid.spacing[axis]:g} mm slices)", cut(acquired.array), vmin=low, vmax=high, aspect=ratio),
             Tile("B-spline", cut(bspline), vmin=low, vmax=high, aspect=1 / WHOLE_SCAN_REFINEMENT * ratio),
             Tile(f"default ({default.report['method']}, 4 samples)", cut(default.sr.array), vmin=low, vmax=high, aspect=ratio / WHOLE_SCAN_REFINEMENT),

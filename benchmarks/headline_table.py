@@ -1,10 +1,11 @@
-"""The README's methods table and the floor table, generated from the headline benchmark.
+"""The README's tables from the committed benchmarks: the floor table from the headline suite,
+the methods table's lesion and real-slices columns from the lesions and clinical-real suites.
 
     .venv/bin/python -m inference_backend benchmark --suite headline --out benchmarks/results/headline \
         --methods "interpolation:kind=linear interpolation:kind=bspline interpolation:kind=zero-fill res-srdiff srmri msp-sr inverse-sr"
     .venv/bin/python benchmarks/headline_table.py
 
-Writes the table between the README's markers and benchmarks/results/headline/floors.md (every
+Writes the tables between the README's markers and benchmarks/results/headline/floors.md (every
 method and baseline, per case, against the floor of its acquisition); prints what `auto` should
 choose per acquisition (inference_backend/registry.py holds it; a test compares the two).
 """
@@ -15,15 +16,19 @@ from pathlib import Path
 
 from inference_backend.evaluation.headline import best_per_acquisition, floor_rows, learned_verdicts, with_table
 from inference_backend.evaluation.report import markdown_table
+from inference_backend.evaluation.trust_columns import lesion_cells, slice_drop_cells, with_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "headline"
+LESIONS = ROOT / "benchmarks" / "results" / "lesions" / "results.json"
+CLINICAL_REAL = ROOT / "benchmarks" / "results" / "clinical-real" / "results.json"
 
 
 def main() -> None:
     results = json.loads((RESULTS / "results.json").read_text())
     readme = ROOT / "README.md"
-    readme.write_text(with_table(readme.read_text(), results))
+    lesions, slice_drop = json.loads(LESIONS.read_text()), json.loads(CLINICAL_REAL.read_text())
+    readme.write_text(with_columns(with_table(readme.read_text(), results), lesion_cells(lesions), slice_drop_cells(slice_drop)))
     rows = [{**row, "passes": "yes" if row["passes"] else "no"} for row in floor_rows(results)]
     verdicts = [f"- {method} for {acquisition}: {'at or above the floor on every case' if ok else 'below the floor (experimental there)'}"
                 for (method, acquisition), ok in sorted(learned_verdicts(results).items())]  # fmt: skip

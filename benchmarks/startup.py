@@ -5,7 +5,7 @@ of a tiny volume, each as a whole process, against a bare ``python -c "import nu
 
 ``--checkout`` times another checkout's code with this environment (``PYTHONPATH``), e.g. a
 worktree of an earlier commit, for before-and-after figures. Median of ``--runs`` runs after
-one warm-up. Writes benchmarks/results/startup/<label>.json and results.md (every label so far).
+one warm-up. Writes benchmarks/results/studies/startup/<label>.json and results.md (every label so far).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from inference_backend.evaluation.report import write_document
 from inference_backend.imaging.io import write_volume
 from inference_backend.imaging.volume import Grid, Volume
 
-OUT = SOURCE_CHECKOUT / "benchmarks" / "results" / "startup"
+OUT = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "startup"
 
 
 def commands(volume: Path, out: Path) -> dict[str, list[str]]:

@@ -203,6 +203,10 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"mrisr: warning: {one_line(warning)}", file=sys.stderr)
     if "quality_note" in report:
         print(f"mrisr: warning: {report['method']} is {report['quality_note']}", file=sys.stderr)
+    if report.get("spacing_kept"):
+        print(f"mrisr: note: {report['spacing_kept']}", file=sys.stderr)
+    if (report.get("consistency") or {}).get("warning"):
+        print(f"mrisr: warning: {report['method']}: {report['consistency']['warning']}", file=sys.stderr)
     if args.progress != "jsonl":
         for path in written.values():
             print(path)

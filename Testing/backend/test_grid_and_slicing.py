@@ -138,3 +138,13 @@ def test_a_spacing_target_is_a_ceiling():
     plan = plan_job(grid, JobOptions(spacing=(1.0, 1.0, 1.0)))
     assert plan.acquisition == "thick-slices" and plan.report()["spacing_kept"] == "x, y kept at 0.69, 0.69 mm: finer than the 1, 1 mm target"
     assert "spacing_kept" not in plan_job(grid, JobOptions(spacing=(0.5, 0.5, 1.0))).report()
+
+
+def test_the_command_line_says_which_axes_a_spacing_target_kept(tmp_path, capsys):
+    from inference_backend.cli import main
+    from inference_backend.imaging.io import write_volume
+
+    path = tmp_path / "scan.nii.gz"
+    write_volume(make_volume(shape=(16, 16, 6), spacing=(0.69, 0.69, 3.0), direction=np.eye(3)), path)
+    assert main(["run", str(path), "--method", "interpolation", "--spacing", "1", "--out", str(tmp_path / "out"), "--progress", "none"]) == 0
+    assert "mrisr: note: x, y kept at 0.69, 0.69 mm: finer than the 1, 1 mm target" in capsys.readouterr().err.splitlines()

@@ -84,7 +84,7 @@ def suite_cases(suite: str) -> list[Case]:
     if suite == "headline":  # every acquisition: the dev suite's whole volumes, and imputation on the held-out slab
         return suite_cases("dev") + [case for case in imputation_cases(HELD_OUT_SCANS) if case.name.endswith("1of4")]
     if suite != "dev":
-        raise InputError(f"unknown suite {suite!r}; available: headline, dev, clinical, quick, slab, tuning, imputation, imputation-tuning")
+        raise InputError(f"unknown suite {suite!r}; available: headline, dev, clinical, lesions, quick, slab, tuning, imputation, imputation-tuning")
     volumes = {"mni152": load_mni152()}
     brains = {"mni152": load_mni152_brain_mask()}
     data = shared_data_dir()

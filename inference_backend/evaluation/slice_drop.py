@@ -1,10 +1,12 @@
 """Truth from a real thick-slice scan, which has no 1 mm truth: the slices it acquired.
 
 **Slice-drop**: keep every ``factor``-th acquired slice (3 mm slices every 6 mm for factor 2),
-super-resolve them back onto the scan's own grid, and compare the result at every removed slice
-with the slice the scanner measured there: the result's voxels on that grid are slabs of the
-acquisition's own thickness, so they compare with the scanner's directly. Scores are taken on
-the removed slices only (PSNR over their head voxels; SSIM per slice, averaged).
+super-resolve them onto a grid about 1 mm fine along the slice axis (the regime a user runs and
+the methods are made for), average the result over each acquired slice's slab with the
+acquisition's profile (the consistency map's acquisition model: a Gaussian of FWHM the slice
+thickness) and compare it, at every removed slice, with the slice the scanner measured there.
+Scores are taken on the removed slices only (PSNR over their head voxels; SSIM per slice,
+averaged).
 
 **Two visits**: a patient scanned twice. The two results, rigidly registered, should agree
 with each other at least as well as the two B-spline ones outside what changed between the
@@ -19,8 +21,11 @@ import numpy as np
 
 from inference_backend.evaluation.metrics import psnr, ssim
 from inference_backend.imaging.head import head_mask
+from inference_backend.imaging.target import Refinement, target_grid
 from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.operators.acquisition import AcquisitionModel
 
+FINE_MM = 1.0  # the results are made this fine (about) along the slice axis, then averaged over the slabs
 CHANGED_SHARE = 0.02  # the share of head voxels taken as changed between visits (largest B-spline differences)
 
 
@@ -41,6 +46,17 @@ class SliceDrop:
         """The acquired slices' thickness: their spacing (a NIfTI file records no other)."""
         return self.acquired.grid.spacing[self.axis]
 
+    @property
+    def target(self) -> Grid:
+        """The grid the methods super-resolve the kept slices onto: about FINE_MM along the slice
+        axis, a whole number of voxels per kept slice, the other axes as acquired."""
+        steps = max(self.factor, round(self.kept.grid.spacing[self.axis] / FINE_MM))
+        return target_grid(self.kept.grid, scale=tuple(float(steps) if a == self.axis else 1.0 for a in range(3)))
+
+    def as_acquired(self, result: Volume) -> np.ndarray:
+        """``result`` (on :attr:`target`) averaged over every acquired slice's slab."""
+        return AcquisitionModel.of(Refinement(self.acquired.grid, result.grid))(result.array)
+
 
 def slice_drop(acquired: Volume, factor: int) -> SliceDrop:
     """Every ``factor``-th slice of ``acquired`` along its coarsest axis, starting with the first."""
@@ -51,9 +67,11 @@ def slice_drop(acquired: Volume, factor: int) -> SliceDrop:
     return SliceDrop(acquired, Volume(np.ascontiguousarray(kept), grid), factor, axis)
 
 
-def slice_drop_scores(drop: SliceDrop, estimate: np.ndarray) -> dict[str, float]:
-    """PSNR and SSIM of ``estimate`` (on the acquired grid) at the removed slices, in the head."""
+def slice_drop_scores(drop: SliceDrop, result: Volume) -> dict[str, float]:
+    """PSNR and SSIM of ``result`` (on ``drop.target``), as the scanner would have acquired it, at
+    the removed slices, in the head."""
     reference = drop.acquired.array.astype(np.float32)
+    estimate = drop.as_acquired(result).astype(np.float32)
     head = head_mask(reference)
     removed = np.zeros(reference.shape, bool)
     index = [slice(None)] * 3

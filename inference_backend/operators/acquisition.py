@@ -9,7 +9,7 @@ classical ones too, which never load torch).
 * **in-plane**: a coarser acquisition matrix over the same field of view keeps only the central
   spatial frequencies: k-space truncation.
 
-The consistency map (:mod:`inference_backend.methods.consistency_map`) passes a result through
+The consistency map (:mod:`inference_backend.operators.consistency_map`) passes a result through
 it; it is the scanner's model only as far as the scanner's profile is Gaussian.
 """
 from __future__ import annotations

@@ -23,6 +23,10 @@ from inference_backend.imaging.volume import Volume
 from inference_backend.operators.acquisition import AcquisitionModel
 
 BEYOND_SD = 3.0  # a voxel "disagrees" when its residual is beyond this many noise SDs
+# A result disagrees with its scan beyond what correct results show (measured on the development
+# and clinical scans: benchmarks/results/studies/trust-maps, benchmarks/results/clinical-real).
+WARNING_RMS_SD = 1.5
+WARNING_BEYOND_SHARE = 0.02
 
 
 @dataclass
@@ -50,7 +54,20 @@ def consistency_map(result: Volume, acquired: Volume, refinement: Refinement) ->
         "rms_sd": round(float(np.sqrt(np.mean(inside.astype(np.float64) ** 2))), 4) if inside.size else None,
         "beyond_3sd_share": round(float(np.mean(np.abs(inside) > BEYOND_SD)), 5) if inside.size else None,
     }
+    warning = disagreement(summary)
+    if warning:
+        summary["warning"] = warning
     return ConsistencyMap(Volume(residual, acquired.grid), summary)
+
+
+def disagreement(summary: dict[str, Any]) -> str | None:
+    """The one-line warning for a result that contradicts its scan more than correct results do."""
+    rms, share = summary["rms_sd"], summary["beyond_3sd_share"]
+    if rms is None or (rms <= WARNING_RMS_SD and share <= WARNING_BEYOND_SHARE):
+        return None
+    return (f"the result disagrees with the acquired slices: RMS {rms:.2g} noise SD, {100 * share:.2g}% of the head beyond "
+            f"{BEYOND_SD:g} SD (correct results stay within {WARNING_RMS_SD:g} SD and {100 * WARNING_BEYOND_SHARE:g}%); "
+            "compare it with the input, or use interpolation, where the consistency map is bright")  # fmt: skip
 
 
 def model_description(model: AcquisitionModel, refinement: Refinement) -> str:
