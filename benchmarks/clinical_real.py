@@ -43,7 +43,7 @@ from inference_backend.evaluation.panels import Tile, save_panel
 from inference_backend.evaluation.report import markdown_table, write_document
 from inference_backend.evaluation.slice_drop import slice_drop, slice_drop_scores, two_visit_agreement
 from inference_backend.imaging.io import read_volume
-from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT, sd_percent
+from inference_backend.imaging.uncertainty import notable_level, sd_percent
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
 from inference_backend.pipeline import process
@@ -80,13 +80,15 @@ def main() -> None:
     earlier = json.loads((out / "results.json").read_text()) if args.update and (out / "results.json").exists() else {}
     labels = {entry.label for entry in entries}
 
+    contrasts = tuple(c for c in args.contrasts.split(",") if c) or None
+
     def kept(row: dict) -> bool:  # an earlier row this run does not measure again
-        return row["method"] not in labels or bool(patients and row["patient"] not in patients)
+        return row["method"] not in labels or bool(patients and row["patient"] not in patients) or bool(contrasts and row["contrast"] not in contrasts)
 
     rows = [row for row in earlier.get("slice_drop", []) if kept(row)]
     whole = [row for row in earlier.get("whole_scan", []) if kept(row)]
     results: dict[tuple[str, str], dict[str, Volume]] = defaultdict(dict)  # (scan, method) -> whole-scan result
-    scans = clinical_scans(data, patients, tuple(c for c in args.contrasts.split(",") if c) or None)
+    scans = clinical_scans(data, patients, contrasts)
     for scan in scans:
         acquired = read_volume(scan.path)
         acquired = acquired.with_array(acquired.array.astype(np.float32))
@@ -112,7 +114,7 @@ def main() -> None:
                           "consistency_rms_sd": consistency["rms_sd"], "beyond_3sd_share": consistency["beyond_3sd_share"],
                           "negative_share": round(float((outputs.sr.array < 0).mean()), 6), "seconds": round(seconds, 1)})  # fmt: skip
             print(whole[-1], flush=True)
-    visits = two_visits(scans, entries, results)
+    visits = [row for row in earlier.get("two_visits", []) if kept(row)] + two_visits(scans, entries, results)
     summary = summarise(rows)
     if args.panels:
         panels(scans, out)
@@ -190,7 +192,7 @@ def panels(scans: list, out: Path) -> None:
             Tile(f"default ({default.report['method']}, 4 samples)", cut(default.sr.array), vmin=low, vmax=high, aspect=ratio / WHOLE_SCAN_REFINEMENT),
             Tile("result - acquired (noise SDs)", cut(default.consistency.array), cmap="coolwarm", vmin=-6, vmax=6, aspect=ratio),
             Tile("uncertainty", cut(default.sr.array), vmin=low, vmax=high, aspect=ratio / WHOLE_SCAN_REFINEMENT, overlay=cut(percent),
-                 overlay_range=(NOTABLE_SD_PERCENT, 4 * NOTABLE_SD_PERCENT), overlay_label="1 SD, % of median head intensity"),
+                 overlay_range=(notable_level(percent), 2 * notable_level(percent)), overlay_label="1 SD, % of median head intensity"),
         ]], suptitle=f"{scan.name} (held-out patient): real {acquired.grid.spacing[axis]:g} mm slices, coronal cut")  # fmt: skip
 
 

@@ -8,8 +8,9 @@ which no model saw; 4 mm slices), and the held-out ones, where they are only mea
 (seg3D_MR at 4 mm; ms_p07 FLAIR and stroke T2 at 5 mm). Per case and stochastic method (with
 ``--samples``):
 
-* the overlay: for each candidate level (1 SD in % of the head's median intensity), the share of
-  the head tinted, and how much larger the error is where it tints than where it does not;
+* the overlay: for each candidate tint rule (a fixed level of 1 SD in % of the head's median
+  intensity, or a multiple of the head's median SD), the share of the head tinted, how much larger
+  the error is where it tints than where it does not, and the share of the largest errors it tints;
 * the ranking: Spearman's correlation between each voxel's SD and its absolute error in the head,
   beside other predictors of the error (the detail the method added over B-spline, and both);
 * the consistency map of every result, B-spline's too, and of the result with a lesion erased
@@ -30,11 +31,12 @@ from inference_backend.evaluation.cases import Case, through_plane_case
 from inference_backend.evaluation.report import markdown_table, write_document
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.target import Refinement
-from inference_backend.imaging.uncertainty import sd_percent
+from inference_backend.imaging.uncertainty import notable_level, sd_percent
 from inference_backend.operators.consistency_map import consistency_map
 
 OUT = SOURCE_CHECKOUT / "benchmarks" / "results" / "studies" / "trust-maps"
-LEVELS = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)  # candidate tint levels, % of the head's median intensity
+LEVELS = (5.0, 10.0, 15.0, 20.0, 25.0)  # candidate fixed tint levels, % of the head's median intensity
+RELATIVE = (1.5, 2.0, 3.0)  # candidate levels relative to the head's median SD
 TUNING = (("chris_t1", 4, None), ("spm152", 4, None))
 HELD_OUT = (("seg3D_MR", 4, None), ("ms_p07_FLAIR", 5, None), ("stroke_T2", 5, None))
 
@@ -53,17 +55,24 @@ def rank(reference: np.ndarray, estimate: np.ndarray, predictor: np.ndarray, hea
 
 
 def overlay_rows(case: Case, method: str, estimate: np.ndarray, variance: np.ndarray) -> list[dict]:
-    """Per level: the share of the head tinted and the error's concentration where it tints."""
+    """Per tint rule: the share of the head tinted, how much larger the error is where it tints
+    than where it does not, and the share of the largest errors (the head's top 10%) it tints.
+    Rules: a fixed level (1 SD in % of the head's median intensity), or a multiple of the head's
+    median SD (notable against this result's own typical uncertainty)."""
     head = case.mask
     percent = sd_percent(variance, estimate)
     error = np.abs(estimate - case.reference.array)
+    largest = head & (error >= np.percentile(error[head], 90))
+    typical = float(np.median(percent[head]))
+    rules = [(f"{level:g}%", level) for level in LEVELS] + [(f"{k:g}x median SD ({k * typical:.1f}%)", k * typical) for k in RELATIVE]
+    rules.append((f"the overlay's rule ({notable_level(percent):.1f}%)", notable_level(percent)))
     rows = []
-    for level in LEVELS:
+    for rule, level in rules:
         tinted = (percent >= level) & head
         inside, outside = error[tinted], error[head & ~tinted]
         ratio = float(inside.mean() / outside.mean()) if inside.size and outside.size else float("nan")
-        rows.append({"case": case.name, "method": method, "level_pct": level, "tinted_share_of_head": round(float(tinted.sum() / head.sum()), 4),
-                     "error_ratio_tinted_vs_not": round(ratio, 2)})  # fmt: skip
+        rows.append({"case": case.name, "method": method, "rule": rule, "tinted_share_of_head": round(float(tinted.sum() / head.sum()), 4),
+                     "error_ratio_tinted_vs_not": round(ratio, 2), "largest_errors_tinted": round(float((tinted & largest).sum() / largest.sum()), 4)})  # fmt: skip
     return rows
 
 
@@ -83,13 +92,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="res-srdiff,msp-sr")
     parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--scans", default="", help="only the scans whose name contains one of these (comma-separated)")
     args = parser.parse_args()
     if shared_data_dir() is None:
         raise SystemExit("needs the development data (../shared/data)")
     rng = np.random.default_rng(0)
     overlay, ranking, consistency = [], [], []
     for role, scans in (("tuning", TUNING), ("held out", HELD_OUT)):
-        for case in cases(scans):
+        wanted = [p for p in args.scans.split(",") if p]
+        for case in cases(tuple(scan for scan in scans if not wanted or any(w in scan[0] for w in wanted))):
             refinement = Refinement(case.degraded.grid, case.reference.grid, case.slice_thickness)
             bspline = run_case(case, "interpolation", {"kind": "bspline"}, 1, "cpu")[0].sr.array
             summary = consistency_map(case.reference.with_array(bspline), case.degraded, refinement).summary
@@ -107,11 +118,11 @@ def main() -> None:
                     summary = consistency_map(case.reference.with_array(result), case.degraded, refinement).summary
                     consistency.append({"role": role, "case": case.name, "result": f"{method}: {label}", "rms_sd": summary["rms_sd"],
                                         "beyond_3sd": summary["beyond_3sd_share"]})  # fmt: skip
-                print(ranking[-1], consistency[-3:], flush=True)
+                print(overlay[-len(LEVELS) - len(RELATIVE) - 1:], ranking[-1], consistency[-3:], flush=True)
     lines = ["# Trust maps on whole volumes", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
              "## The overlay's tint level", "", *markdown_table(overlay), "", "## How the uncertainty ranks the error", "", *markdown_table(ranking), "",
              "## The consistency map", "", *markdown_table(consistency), "",
-             f"Reproduce: `.venv/bin/python benchmarks/trust_maps.py --methods {args.methods} --samples {args.samples}`."]  # fmt: skip
+             f"Reproduce: `.venv/bin/python benchmarks/trust_maps.py --methods {args.methods} --samples {args.samples}" + (f" --scans {args.scans}" if args.scans else "") + "`."]  # fmt: skip
     print(write_document(OUT, {"overlay": overlay, "ranking": ranking, "consistency": consistency, "samples": args.samples}, lines))
 
 

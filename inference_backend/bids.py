@@ -68,6 +68,7 @@ def sidecar(role: str, report: dict[str, Any], source: str) -> dict[str, Any]:
         "sr": "super-resolved volume",
         "variance": "per-voxel variance of the samples (uncertainty)",
         "lesion_filled": "super-resolved volume with the lesion filled",
+        "consistency": "the super-resolved volume through the acquisition model minus the acquired scan, in noise SDs, on the scan's grid",
     }
     model = report.get("model") or {}
     return {

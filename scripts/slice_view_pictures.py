@@ -67,6 +67,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     result = job.output_nodes
     pictures = {"slice-views-uncertainty.png": row(views)}
+    shares = [views.tinted(name) for name in VIEW_ORDER]
+    tinted, head = sum(int(t.sum()) for t, _ in shares), sum(int(h.sum()) for _, h in shares)
+    outside = sum(int((t & ~h).sum()) for t, h in shares)
     logic.showConsistency(result, True)
     pictures["slice-views-consistency.png"] = row(views)
     for name, pixels in pictures.items():
@@ -75,6 +78,7 @@ def main() -> None:
         save_compact(buffer, args.out / name)
         print(args.out / name)
     print(f"{title}: {job.method_summary()}; {job.consistency_summary()}")
+    print(f"Uncertainty overlay as rendered (three views): {tinted / max(head, 1):.1%} of the head tinted, {outside / max(tinted, 1):.1%} of the tinted pixels outside it")
 
 
 if __name__ == "__main__":

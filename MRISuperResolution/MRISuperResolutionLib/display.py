@@ -64,20 +64,21 @@ def style_uncertainty(scene, node) -> None:
     map is 0), and a legend in percent."""
     from slicer.util import arrayFromVolume
 
-    from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT
+    from inference_backend.imaging.uncertainty import notable_level
 
     display = node.GetDisplayNode()
     values = arrayFromVolume(node)
-    tinted = values[values >= NOTABLE_SD_PERCENT]
-    high = max(2 * NOTABLE_SD_PERCENT, float(np.percentile(tinted, 99)) if tinted.size else 0.0)
+    level = notable_level(values)
+    tinted = values[values >= level]
+    high = max(2 * level, float(np.percentile(tinted, 99)) if tinted.size else 0.0)
     for color_id in UNCERTAINTY_COLOR_NODE_IDS:
         if scene.GetNodeByID(color_id) is not None:
             display.SetAndObserveColorNodeID(color_id)
             break
     display.SetAutoWindowLevel(False)
-    display.SetWindowLevelMinMax(NOTABLE_SD_PERCENT, high)
+    display.SetWindowLevelMinMax(level, high)
     display.SetApplyThreshold(True)
-    display.SetLowerThreshold(NOTABLE_SD_PERCENT)
+    display.SetLowerThreshold(level)
     display.SetUpperThreshold(max(float(values.max()), high))
     add_color_legend(scene, node, UNCERTAINTY_TITLE, UNCERTAINTY_LEGEND_FORMAT)
 

@@ -389,7 +389,7 @@ def _(c: Case) -> list[str]:
     return c.run(c.good)
 
 
-@case("out-holds-results", 2, "already holds results (report.json, scan_sr.nii.gz); add --overwrite")
+@case("out-holds-results", 2, "already holds results (report.json, scan_consistency.nii.gz, scan_sr.nii.gz); add --overwrite")
 def _(c: Case) -> list[str]:
     assert main(c.run(c.good)) == 0
     return c.run(c.good, "--lesion-mask", str(c.mask("mask_small.nii.gz")))

@@ -77,7 +77,7 @@ def test_bids_scans_are_selected_by_suffix_and_entity_into_a_derivative_dataset(
     assert sidecar["Method"] == "interpolation" and sidecar["MethodOptions"] == {"kind": "bspline"}
     assert sidecar["Sources"] == ["bids:raw:sub-01/anat/sub-01_acq-axial_T2w.nii.gz"]
     report = json.loads((folder / "report.json").read_text())
-    assert set(report["sidecars"]) == {"sr"}  # listed with its SHA-256 like every output
+    assert set(report["sidecars"]) == {"sr", "consistency"}  # listed with its SHA-256 like every output
 
 
 def test_a_manifest_gives_each_scan_its_mask_and_options(tmp_path):
@@ -241,7 +241,7 @@ def test_a_second_batch_into_the_same_root_is_refused_while_the_first_runs(tmp_p
 
 
 def test_scan_options_override_the_batch(tmp_path):
-    base = JobOptions(scale=(1, 1, 4), method_options={"kind": "bspline"})
+    base = JobOptions(method="interpolation", scale=(1, 1, 4), method_options={"kind": "bspline"})
     options = scan_options(base, {"spacing": "1,1,1", "opt": "kind=linear", "samples": "2"})
     assert (options.scale, options.spacing, options.method_options, options.samples) == (None, (1.0, 1.0, 1.0), {"kind": "linear"}, 2)
 
@@ -309,7 +309,7 @@ def test_a_retried_scan_whose_result_was_committed_is_done_not_refused(tmp_path)
     from inference_backend.batch.worker import ScanTask, process_scan
 
     source = write(tmp_path / "s.nii.gz", shape=(24, 24, 8), spacing=(1.0, 1.0, 2.0))
-    task = ScanTask("s", source, tmp_path / "out" / "s", JobOptions(scale=(1, 1, 2), method_options={"kind": "linear"}))
+    task = ScanTask("s", source, tmp_path / "out" / "s", JobOptions(method="interpolation", scale=(1, 1, 2), method_options={"kind": "linear"}))
     first = process_scan(task)
     assert first.status == "done", first.message
     report = task.out_dir / "report.json"
@@ -318,7 +318,7 @@ def test_a_retried_scan_whose_result_was_committed_is_done_not_refused(tmp_path)
     assert (again.status, again.exit_code) == ("done", 0), again.message
     assert report.stat().st_mtime_ns == written  # not run a second time
     assert sorted(Path(p).name for p in again.outputs) == sorted(Path(p).name for p in first.outputs)
-    other = process_scan(ScanTask("s", source, task.out_dir, JobOptions(scale=(1, 1, 2), method_options={"kind": "nearest"})))
+    other = process_scan(ScanTask("s", source, task.out_dir, JobOptions(method="interpolation", scale=(1, 1, 2), method_options={"kind": "nearest"})))
     assert other.status == "failed" and "--overwrite" in other.message  # another request's result stays protected
     time.sleep(0.01)
     redo = replace(task, overwrite=True, planned_at=time.time())  # a later batch asked to replace it
@@ -343,7 +343,7 @@ def test_ray_actors_lose_and_duplicate_nothing_when_one_is_killed(tmp_path, loca
     for index in range(8):
         write(tmp_path / "src" / f"s{index:02d}.nii.gz", index, shape=(48, 48, 16), spacing=(1.0, 1.0, 4.0))
     scans, _ = discover(tmp_path / "src")
-    settings = BatchSettings(tmp_path / "out", JobOptions(scale=(2, 2, 4), method_options={"kind": "linear"}))
+    settings = BatchSettings(tmp_path / "out", JobOptions(method="interpolation", scale=(2, 2, 4), method_options={"kind": "linear"}))
     ended: list[str] = []
     killed: list[int] = []
     killer = threading.Thread(target=kill_one_actor_once, args=(ended, killed), daemon=True)

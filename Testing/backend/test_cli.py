@@ -21,7 +21,7 @@ from inference_backend.imaging.volume import Volume
 def test_run_writes_result_and_report(tmp_path, volume_file, capsys):
     out = tmp_path / "out"
     assert main(["run", str(volume_file), "--method", "interpolation", "--scale", "1,1,3", "--out", str(out), "--progress", "none"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "scan_sr.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "scan_consistency.nii.gz", "scan_sr.nii.gz"]
     result, source = read_volume(out / "scan_sr.nii.gz"), read_volume(volume_file)
     assert result.grid.matches(target_grid(source.grid, scale=(1, 1, 3)), tolerance_mm=1e-4)
     report = json.loads((out / "report.json").read_text())

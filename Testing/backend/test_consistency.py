@@ -80,6 +80,7 @@ def test_zero_fill_refuses_a_grid_over_another_field_of_view():
 
 def test_in_plane_reconstruction_agrees_with_the_acquired_scan(tiny_model):
     volume = make_volume(shape=(10, 8, 4), spacing=(2.0, 2.0, 1.5))
+    volume = volume.with_array(volume.array - 50)  # not a magnitude image: no non-negativity or zero background to take precedence
     options = JobOptions(method="res-srdiff", method_options={"model": "tiny-res-srdiff"}, scale=(2, 2, 1), device="cpu")
     outputs = process(volume, options)
     resolved = outputs.report["resolved_options"]

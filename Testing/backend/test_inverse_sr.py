@@ -92,6 +92,7 @@ def tiny_prior(tmp_path, monkeypatch):
 
 def test_slice_imputation_runs_on_the_target_grid(tiny_prior):
     volume = make_volume(shape=(12, 10, 6), spacing=(1.0, 1.0, 4.0))
+    volume = volume.with_array(volume.array - 50)  # not a magnitude image: no non-negativity or zero background to take precedence
     options = JobOptions(method="inverse-sr", method_options={"steps": 2, "tile": 16, "overlap": 4}, scale=(1, 1, 4), device="cpu")
     outputs = process(volume, options)
     assert outputs.sr.grid.size == (12, 10, 24) and np.isfinite(outputs.sr.array).all()

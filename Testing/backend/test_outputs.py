@@ -68,7 +68,7 @@ def test_a_second_run_is_refused_and_the_first_results_stay(tmp_path, volume_fil
     capsys.readouterr()
     assert run(volume_file, out, "--opt", "kind=linear") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"mrisr: error: --out {out} already holds results (report.json, scan_sr.nii.gz); add --overwrite "
+    assert err == [f"mrisr: error: --out {out} already holds results (report.json, scan_consistency.nii.gz, scan_sr.nii.gz); add --overwrite "
                    "to replace them, or choose another folder"]  # fmt: skip
     assert files(out) == first
     assert_report_lists_the_folder(out)
@@ -80,7 +80,7 @@ def test_overwrite_replaces_every_output_of_the_earlier_run(tmp_path, volume_fil
     anything a tampered report points to outside the folder."""
     out = tmp_path / "out"
     assert run(volume_file, out, "--lesion-mask", str(lesion_mask(tmp_path, volume_file))) == 0
-    assert sorted(files(out)) == ["report.json", "scan_lesion_filled.nii.gz", "scan_sr.nii.gz"]
+    assert sorted(files(out)) == ["report.json", "scan_consistency.nii.gz", "scan_lesion_filled.nii.gz", "scan_sr.nii.gz"]
     (out / "notes.txt").write_text("the user's own")
     outside = tmp_path / "outside.txt"
     outside.write_text("not an output")
@@ -89,11 +89,11 @@ def test_overwrite_replaces_every_output_of_the_earlier_run(tmp_path, volume_fil
     (out / "report.json").write_text(json.dumps(report))
     assert run(volume_file, out, "--output-format", "nrrd", "--overwrite") == 0
     assert_report_lists_the_folder(out, others=("notes.txt",))
-    assert sorted(files(out)) == ["notes.txt", "report.json", "scan_sr.nrrd"]
+    assert sorted(files(out)) == ["notes.txt", "report.json", "scan_consistency.nrrd", "scan_sr.nrrd"]
     assert outside.read_text() == "not an output"
     # an earlier output used as the input is never removed, though the report lists it
     assert run(out / "scan_sr.nrrd", out, "--overwrite") == 0
-    assert sorted(files(out)) == ["notes.txt", "report.json", "scan_sr.nrrd", "scan_sr_sr.nii.gz"]
+    assert sorted(files(out)) == ["notes.txt", "report.json", "scan_sr.nrrd", "scan_sr_consistency.nii.gz", "scan_sr_sr.nii.gz"]
 
 
 def test_a_folder_in_use_is_refused_and_a_dead_runs_lock_taken_over(tmp_path, volume_file, capsys):
@@ -119,7 +119,7 @@ def test_final_progress_comes_after_the_files_are_in_place(tmp_path, volume_file
     progress = Progress([lambda fraction, stage, message: seen.append((fraction, sorted(files(out)) if out.exists() else []))])
     run_job(volume_file, out, JobOptions(scale=(1, 1, 2)), progress=progress)
     assert [fraction for fraction, _ in seen].count(1.0) == 1 and seen[-1][0] == 1.0
-    assert seen[-1][1] == ["report.json", "scan_sr.nii.gz"]  # the lock is gone too
+    assert seen[-1][1] == ["report.json", "scan_consistency.nii.gz", "scan_sr.nii.gz"]  # the lock is gone too
     assert all("report.json" not in listing for fraction, listing in seen[:-1])
 
 

@@ -99,6 +99,20 @@ class SliceViews:
         pixels = vtk_to_numpy(output.GetPointData().GetScalars()).reshape(height, width, 3)
         return np.ascontiguousarray(pixels[::-1])
 
+    def tinted(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the pixels the foreground overlay changes, the head's pixels) of a view as rendered:
+        the view drawn with and without its overlay; the head is what the background shows."""
+        from scipy import ndimage
+
+        composite = self.composite(name)
+        with_overlay = self.render(name).astype(int)
+        opacity = composite.GetForegroundOpacity()
+        composite.SetForegroundOpacity(0.0)
+        without = self.render(name).astype(int)
+        composite.SetForegroundOpacity(opacity)
+        head = ndimage.binary_fill_holes(without.max(axis=2) > 20)
+        return np.abs(with_overlay - without).max(axis=2) > 8, head
+
     def save(self, name: str, path: Path) -> None:
         import vtk
 

@@ -14,7 +14,7 @@ if not hasattr(slicer, "vtkMRMLScene"):
 
 from slice_views import VIEWS, SliceViews  # noqa: E402
 
-from inference_backend.imaging.uncertainty import NOTABLE_SD_PERCENT  # noqa: E402
+from inference_backend.imaging.uncertainty import notable_level  # noqa: E402
 from inference_backend.imaging.volume import Grid, Volume  # noqa: E402
 from MRISuperResolutionLib.conversion import update_node_from_volume  # noqa: E402
 from MRISuperResolutionLib.logic import SuperResolutionLogic  # noqa: E402
@@ -32,22 +32,22 @@ def phantom() -> tuple[Volume, np.ndarray]:
     return Volume(image, Grid(SHAPE, (1.0, 1.0, 1.0), (-24.0, -28.0, -22.0), np.eye(3))), head
 
 
-def result_of(sr: Volume, head: np.ndarray) -> JobResult:
+def result_of(sr: Volume, head: np.ndarray, faint: float = 0.01, notable: float = 0.12) -> JobResult:
     """A stochastic result whose spread is like a diffusion model's: a little everywhere, the air
-    included, and large (above the notable level) at the head's edge."""
+    included (``faint`` to twice that, of the head's median), and large (``notable``) at the
+    head's edge."""
     rng = np.random.default_rng(0)
     edges = head & ~ndimage.binary_erosion(head, iterations=2)  # the head's outer shell
     reference = float(np.median(sr.array[head]))
-    sd = np.full(SHAPE, 0.01 * reference) * (1 + rng.random(SHAPE))  # 1-2 %: the faint majority
-    sd[edges & head] = 0.12 * reference
+    sd = np.full(SHAPE, faint * reference) * (1 + rng.random(SHAPE))  # the faint majority
+    sd[edges & head] = notable * reference
     consistency = np.zeros(SHAPE, np.float32)
     consistency[20:28, 24:32, 18:26] = -8.0  # an erased lesion: the result darker than the scan
     return JobResult(sr, sr.with_array((sd**2).astype(np.float32)), None, {"method": "test", "resolved_options": {}},
                      sr.with_array(consistency + rng.normal(0, 1, SHAPE).astype(np.float32)))  # fmt: skip
 
 
-@pytest.fixture
-def shown():
+def show(faint: float = 0.01, notable: float = 0.12):
     scene = slicer.vtkMRMLScene()
     scene.RegisterNodeClass(slicer.vtkMRMLColorLegendDisplayNode())  # the Colors module does this in Slicer
     views = SliceViews(scene)
@@ -55,21 +55,14 @@ def shown():
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "scan")
     update_node_from_volume(node, sr)
     logic = SuperResolutionLogic(scene)
-    nodes = logic.apply_result(node, result_of(sr, head))
+    nodes = logic.apply_result(node, result_of(sr, head, faint, notable))
     views.fit()
     return scene, views, logic, nodes
 
 
-def tinted_pixels(views: SliceViews, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(the pixels the overlay changes, the head's pixels) of a view as rendered."""
-    composite = views.composite(name)
-    with_overlay = views.render(name).astype(int)
-    opacity = composite.GetForegroundOpacity()
-    composite.SetForegroundOpacity(0.0)
-    without = views.render(name).astype(int)
-    composite.SetForegroundOpacity(opacity)
-    head = ndimage.binary_fill_holes(without.max(axis=2) > 20)
-    return np.abs(with_overlay - without).max(axis=2) > 8, head
+@pytest.fixture
+def shown():
+    return show()
 
 
 def test_the_result_fills_every_view_with_the_uncertainty_over_it(shown):
@@ -90,17 +83,20 @@ def test_the_uncertainty_legend_is_shown_in_every_view_with_its_unit_and_labels_
         assert len(set(labels)) == len(labels) > 1, labels
 
 
-def test_the_overlay_tints_only_notable_uncertainty_inside_the_head(shown):
-    _, views, _, nodes = shown
+@pytest.mark.parametrize("faint, notable", [(0.01, 0.12), (0.08, 0.35)], ids=["faint-everywhere", "several-percent-everywhere"])
+def test_the_overlay_tints_only_notable_uncertainty_inside_the_head(faint, notable):
+    """A result unsure by a few % across the whole head (as a diffusion model is) is tinted only
+    where it is notably more unsure, never as one wash over the brain."""
+    _, views, _, nodes = show(faint, notable)
     tinted_total = head_total = outside_total = 0
     for name in VIEWS:
-        tinted, head = tinted_pixels(views, name)
+        tinted, head = views.tinted(name)
         tinted_total, head_total, outside_total = tinted_total + tinted.sum(), head_total + head.sum(), outside_total + (tinted & ~head).sum()
     assert tinted_total > 0
     assert tinted_total <= head_total / 3  # at most a third of the head
     assert outside_total <= 0.05 * tinted_total  # at most 5% of what is tinted outside the head
     display = nodes["uncertainty"].GetDisplayNode()
-    assert display.GetApplyThreshold() and display.GetLowerThreshold() == NOTABLE_SD_PERCENT
+    assert display.GetApplyThreshold() and display.GetLowerThreshold() == notable_level(slicer.util.arrayFromVolume(nodes["uncertainty"]))
 
 
 def test_the_consistency_overlay_shows_where_the_result_contradicts_the_scan(shown):
@@ -109,7 +105,7 @@ def test_the_consistency_overlay_shows_where_the_result_contradicts_the_scan(sho
     for name in VIEWS:
         assert views.composite(name).GetForegroundVolumeID() == nodes["consistency"].GetID()
         assert views.legend_visible(name, nodes["consistency"]), name
-    tinted, _ = tinted_pixels(views, "Red")
+    tinted, _ = views.tinted("Red")
     assert 0 < tinted.sum() < 0.1 * tinted.size  # the erased lesion, not the noise within +-3 SD
     logic.showConsistency(nodes, False)
     assert views.composite("Red").GetForegroundVolumeID() == nodes["uncertainty"].GetID()
