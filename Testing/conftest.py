@@ -1,7 +1,9 @@
 """Shared fixtures: small synthetic volumes with awkward geometry, and the development data."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -12,7 +14,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "MRISuperResolution"))  # the Slicer module's helper package
-os.environ.setdefault("MRISR_CACHE_DIR", tempfile.mkdtemp(prefix="mrisr-test-cache-"))  # not the user's cache (subprocesses inherit it)
+if "MRISR_CACHE_DIR" not in os.environ:  # not the user's cache (subprocesses inherit it), and removed after the tests
+    os.environ["MRISR_CACHE_DIR"] = tempfile.mkdtemp(prefix="mrisr-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MRISR_CACHE_DIR"], ignore_errors=True)
 
 from inference_backend.data.datasets import shared_data_dir  # noqa: E402
 from inference_backend.imaging.io import write_volume  # noqa: E402

@@ -171,6 +171,7 @@ def two_visits(scans: list, entries: list[Entry], results: dict) -> list[dict]:
 def panels(scans: list, out: Path) -> None:
     """Held-out scans: coronal cuts of the input, B-spline, the default (mean of 4 samples), where
     it contradicts the acquired slices and its uncertainty."""
+    out.mkdir(parents=True, exist_ok=True)
     for scan in scans:
         if scan.name not in PANEL_SCANS:
             continue

@@ -19,7 +19,7 @@ UNCERTAINTY_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileViridis.txt", "vtkMRMLCo
 OVERLAY_OPACITY = 0.6
 UNCERTAINTY_LEGEND_FORMAT = "%.1f"  # the unit is in the title
 # Two short lines: a slice view is narrow, and the legend's title is drawn at one size.
-CONSISTENCY_TITLE = _("SR minus acquired scan\nin noise SDs")
+CONSISTENCY_TITLE = _("SR minus the scan\nin noise SDs")
 UNCERTAINTY_TITLE = _("SR uncertainty, 1 SD\n% of median head intensity")
 CONSISTENCY_LIMIT_SD = 6.0  # the consistency overlay's colour range: -6 to +6 noise SDs
 CONSISTENCY_SHOWN_SD = 3.0  # residuals within +-3 SD are left untinted

@@ -23,10 +23,12 @@ from inference_backend.imaging.volume import Volume
 from inference_backend.operators.acquisition import AcquisitionModel
 
 BEYOND_SD = 3.0  # a voxel "disagrees" when its residual is beyond this many noise SDs
-# A result disagrees with its scan beyond what correct results show (measured on the development
-# and clinical scans: benchmarks/results/studies/trust-maps, benchmarks/results/clinical-real).
+# A result disagrees with its scan beyond what correct results show (benchmarks/results/studies/
+# trust-maps, benchmarks/results/clinical-real): Res-SRDiff's results stay well below the RMS
+# level, and a 5% intensity shift of them is above it on every case; B-spline's results and a
+# slice profile the job does not model (3 thin slices averaged) stay below the share.
 WARNING_RMS_SD = 1.5
-WARNING_BEYOND_SHARE = 0.02
+WARNING_BEYOND_SHARE = 0.05
 
 
 @dataclass
@@ -35,9 +37,12 @@ class ConsistencyMap:
     summary: dict[str, Any]
 
 
-def consistency_map(result: Volume, acquired: Volume, refinement: Refinement) -> ConsistencyMap | None:
-    """The map and its summary (RMS and share of head voxels beyond 3 SD); None where the job
-    has no acquisition to hold its result against (no refined axis, or all three)."""
+def consistency_map(result: Volume, acquired: Volume, refinement: Refinement, warn: bool = True) -> ConsistencyMap | None:
+    """The map and its summary (RMS and share of head voxels beyond 3 SD, and a warning where
+    ``warn`` and the result disagrees); None where the job has no acquisition to hold its result
+    against (no refined axis, or all three). Interpolation is not warned about: it draws nothing
+    the scan did not show, and its known disagreement is the slice profile it does not undo
+    (B-spline's RMS is 1.4-4 SD on the development scans)."""
     model = AcquisitionModel.of(refinement)
     if model is None:
         return None
@@ -54,7 +59,7 @@ def consistency_map(result: Volume, acquired: Volume, refinement: Refinement) ->
         "rms_sd": round(float(np.sqrt(np.mean(inside.astype(np.float64) ** 2))), 4) if inside.size else None,
         "beyond_3sd_share": round(float(np.mean(np.abs(inside) > BEYOND_SD)), 5) if inside.size else None,
     }
-    warning = disagreement(summary)
+    warning = disagreement(summary) if warn else None
     if warning:
         summary["warning"] = warning
     return ConsistencyMap(Volume(residual, acquired.grid), summary)
