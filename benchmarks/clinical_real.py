@@ -120,9 +120,9 @@ def main() -> None:
         panels(scans, out)
     lines = [
         "# Benchmark suite `clinical-real`: real clinical 2D scans", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
-        "## Slice-drop: the default's gain over B-spline, mean over the scans (held-out patients apart)", "", *markdown_table(summary), "",
-        "## Slice-drop, every scan", "", *markdown_table(rows), "",
-        "## The whole scans: consistency with the acquired slices, negative voxels", "", *markdown_table(whole), "",
+        "## Slice-drop: the default's gain over B-spline, mean over the scans (held-out patients apart)", "", *(markdown_table(summary) if summary else ["(no slice-drop run)"]), "",
+        "## Slice-drop, every scan", "", *(markdown_table(rows) if rows else ["(no slice-drop run)"]), "",
+        "## The whole scans: consistency with the acquired slices, negative voxels", "", *(markdown_table(whole) if whole else ["(no whole scan run)"]), "",
         "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most)", "",
         *(markdown_table(visits) if visits else ["(no patient with two visits of a contrast among the scans run)"]), "",
         *([f"![{name}]({name}.png)" for name in PANEL_SCANS] if args.panels or earlier.get("panels") else []), "",

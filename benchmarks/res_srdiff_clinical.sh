@@ -24,5 +24,6 @@ for contrast in FLAIR T2; do
   $PY -m inference_backend benchmark --suite clinical --cases $contrast --update --out "$OUT/clinical" --progress none \
     --methods "interpolation:kind=bspline res-srdiff:model=res-srdiff-clinical"
 done
+# the bundled model's rows on the same scans and protocol: benchmarks/results/clinical-real
 $PY benchmarks/clinical_real.py --scans p03,p12 --contrasts FLAIR,T2W --slice-drop-only --out "$OUT/slice-drop" \
-  --methods "interpolation:kind=bspline res-srdiff res-srdiff:model=res-srdiff-clinical"
+  --methods "interpolation:kind=bspline res-srdiff:model=res-srdiff-clinical"

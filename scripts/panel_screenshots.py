@@ -27,7 +27,11 @@ def capture(out_dir: Path, method: str = "res-srdiff", make_input=None) -> dict[
         raise SystemExit(f"cannot build the panel here: {reason}")
     harness = slicer_harness.install()
     harness.reset()
+    import slicer
+
     from slicer_harness.application import process_events_until
+
+    slicer.app.userSettings().remove("MRISuperResolution")  # the time learned by earlier runs: start from the reference
 
     module = harness.load_module(ROOT / "MRISuperResolution" / "MRISuperResolution.py")
     widget = module.build_widget()
