@@ -186,6 +186,15 @@ def _lock_owner(lock: Path) -> Owner | None:
     return owner if owner.pid > 0 else None
 
 
+def remove_dead_lock(folder: Path) -> None:
+    """Remove ``folder``'s lock if the run it names is provably dead: a run killed after it
+    committed its result, and before it could remove its lock."""
+    lock = folder / LOCK_NAME
+    holder = _lock_owner(lock)
+    if holder is not None and holder.provably_dead():
+        _remove_dead_lock(lock, holder)
+
+
 def _remove_dead_lock(lock: Path, holder: Owner) -> None:
     """Remove the lock if it still names the dead ``holder``. Runs that found the same dead
     lock take turns here (flock on the folder), so none removes the lock another has just taken."""

@@ -314,9 +314,15 @@ def test_a_retried_scan_whose_result_was_committed_is_done_not_refused(tmp_path)
     assert first.status == "done", first.message
     report = task.out_dir / "report.json"
     written = report.stat().st_mtime_ns
+    from inference_backend.outputs import LOCK_NAME, Owner
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    lock = task.out_dir / LOCK_NAME  # the lost worker died between committing the result and removing its lock
+    lock.write_text(json.dumps({"pid": int(gone.stdout), "host": Owner.current().host}))
     again = process_scan(task)
     assert (again.status, again.exit_code) == ("done", 0), again.message
     assert report.stat().st_mtime_ns == written  # not run a second time
+    assert not lock.exists()  # the dead worker's lock removed, nothing left behind
     assert sorted(Path(p).name for p in again.outputs) == sorted(Path(p).name for p in first.outputs)
     other = process_scan(ScanTask("s", source, task.out_dir, JobOptions(method="interpolation", scale=(1, 1, 2), method_options={"kind": "nearest"})))
     assert other.status == "failed" and "--overwrite" in other.message  # another request's result stays protected

@@ -18,7 +18,7 @@ from typing import Any
 from inference_backend.batch.completed import up_to_date
 from inference_backend.errors import Cancelled, MRISRError, ResourceError
 from inference_backend.job import JobOptions
-from inference_backend.outputs import REPORT_NAME, listed_outputs
+from inference_backend.outputs import REPORT_NAME, listed_outputs, remove_dead_lock
 from inference_backend.progress import Progress
 
 _current: Progress | None = None  # the job this worker process runs now
@@ -109,6 +109,7 @@ def process_scan(task: ScanTask) -> ScanResult:
     try:
         committed = committed_result(task)
         if committed is not None:  # a retried task whose lost worker had committed it: done once, not refused
+            remove_dead_lock(task.out_dir)  # that worker may have died before it removed its lock
             result.outputs = committed
         else:
             written = run_job(
