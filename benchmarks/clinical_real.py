@@ -43,7 +43,7 @@ from inference_backend.evaluation.panels import Tile, save_panel
 from inference_backend.evaluation.report import markdown_table, write_document
 from inference_backend.evaluation.slice_drop import slice_drop, slice_drop_scores, two_visit_agreement
 from inference_backend.imaging.io import read_volume
-from inference_backend.imaging.uncertainty import notable_level, sd_percent
+from inference_backend.imaging.uncertainty import sd_percent, tint_range
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
 from inference_backend.pipeline import process
@@ -120,11 +120,11 @@ def main() -> None:
         panels(scans, out)
     lines = [
         "# Benchmark suite `clinical-real`: real clinical 2D scans", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
-        "## Slice-drop: the default's gain over B-spline, mean over the scans (held-out patients apart)", "", *(markdown_table(summary) if summary else ["(no slice-drop run)"]), "",
-        "## Slice-drop, every scan", "", *(markdown_table(rows) if rows else ["(no slice-drop run)"]), "",
-        "## The whole scans: consistency with the acquired slices, negative voxels", "", *(markdown_table(whole) if whole else ["(no whole scan run)"]), "",
+        "## Slice-drop: the default's gain over B-spline, mean over the scans (held-out patients apart)", "", *markdown_table(summary, "(no slice-drop run)"), "",
+        "## Slice-drop, every scan", "", *markdown_table(rows, "(no slice-drop run)"), "",
+        "## The whole scans: consistency with the acquired slices, negative voxels", "", *markdown_table(whole, "(no whole scan run)"), "",
         "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most)", "",
-        *(markdown_table(visits) if visits else ["(no patient with two visits of a contrast among the scans run)"]), "",
+        *markdown_table(visits, "(no patient with two visits of a contrast among the scans run)"), "",
         *([f"![{name}]({name}.png)" for name in PANEL_SCANS] if args.panels or earlier.get("panels") else []), "",
         "Reproduce: `.venv/bin/python benchmarks/clinical_real.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "`.",
     ]  # fmt: skip
@@ -193,7 +193,7 @@ def panels(scans: list, out: Path) -> None:
             Tile(f"default ({default.report['method']}, 4 samples)", cut(default.sr.array), vmin=low, vmax=high, aspect=ratio / WHOLE_SCAN_REFINEMENT),
             Tile("result - acquired (noise SDs)", cut(default.consistency.array), cmap="coolwarm", vmin=-6, vmax=6, aspect=ratio),
             Tile("uncertainty", cut(default.sr.array), vmin=low, vmax=high, aspect=ratio / WHOLE_SCAN_REFINEMENT, overlay=cut(percent),
-                 overlay_range=(notable_level(percent), 2 * notable_level(percent)), overlay_label="1 SD, % of median head intensity"),
+                 overlay_range=tint_range(percent), overlay_label="1 SD, % of median head intensity"),
         ]], suptitle=f"{scan.name} (held-out patient): real {acquired.grid.spacing[axis]:g} mm slices, coronal cut")  # fmt: skip
 
 

@@ -108,7 +108,7 @@ def process(
             progress.report(1.0, "lesion filled")
     named = {"super-resolved volume": sr, "variance map": variance, "lesion-filled volume": lesion_filled}
     check_finite(named, spec.name)
-    consistency = consistency_map(sr, volume, plan.refinement, warn=bool(spec.weights))  # learned methods: what they draw may not be there
+    consistency = consistency_map(sr, volume, plan.refinement, warn=spec.learned)
     report = {
         **plan.report(),
         "resolved_options": result.resolved,

@@ -52,6 +52,11 @@ class MethodSpec:
     def options(self) -> tuple[OptionInfo, ...]:
         return self.options_type.describe()
 
+    @property
+    def learned(self) -> bool:
+        """It draws what a trained model expects, which the scan may not show."""
+        return bool(self.weights)
+
     def assets_present(self) -> bool:
         from inference_backend.assets import model_available
 

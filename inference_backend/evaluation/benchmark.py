@@ -44,7 +44,7 @@ from inference_backend.evaluation.metrics import (
 from inference_backend.evaluation.panels import Tile, central_slice, save_panel
 from inference_backend.evaluation.report import markdown_table
 from inference_backend.imaging.io import read_volume
-from inference_backend.imaging.uncertainty import notable_level, sd_percent
+from inference_backend.imaging.uncertainty import sd_percent, tint_range
 from inference_backend.imaging.volume import Volume
 from inference_backend.job import JobOptions
 from inference_backend.pipeline import JobOutputs, library_versions, process
@@ -357,7 +357,7 @@ def case_panel(path: Path, case: Case, estimates: dict[str, np.ndarray], varianc
         percents = {k: sd_percent(v, estimates[k]) for k, v in variances.items()}
         rows.append([None] + [
             Tile(f"{k}: uncertainty", central_slice(estimates[k], axis, index), vmin=low, vmax=high,
-                 overlay=central_slice(percent, axis, index), overlay_range=(notable_level(percent), 2 * notable_level(percent)),
+                 overlay=central_slice(percent, axis, index), overlay_range=tint_range(percent),
                  overlay_label="1 SD, % of median head intensity")
             for k, percent in percents.items()
         ])  # fmt: skip

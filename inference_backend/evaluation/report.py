@@ -5,8 +5,11 @@ import json
 from pathlib import Path
 
 
-def markdown_table(rows: list[dict]) -> list[str]:
-    """The lines of a Markdown table of ``rows`` (columns: the first row's keys)."""
+def markdown_table(rows: list[dict], empty: str = "(none)") -> list[str]:
+    """The lines of a Markdown table of ``rows`` (columns: the first row's keys); ``empty``
+    where there are no rows."""
+    if not rows:
+        return [empty]
     columns = list(rows[0])
     header = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return header + ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]

@@ -34,3 +34,9 @@ def notable_level(percent: np.ndarray) -> float:
     inside = percent[percent > 0]
     typical = float(np.median(inside)) if inside.size else 0.0
     return max(NOTABLE_SD_FLOOR_PERCENT, NOTABLE_SD_MULTIPLE * typical)
+
+
+def tint_range(percent: np.ndarray) -> tuple[float, float]:
+    """The colour range of a picture of the map: from the notable level to twice it."""
+    level = notable_level(percent)
+    return level, 2 * level

@@ -25,8 +25,9 @@ from inference_backend.operators.acquisition import AcquisitionModel
 BEYOND_SD = 3.0  # a voxel "disagrees" when its residual is beyond this many noise SDs
 # A result disagrees with its scan beyond what correct results show (benchmarks/results/studies/
 # trust-maps, benchmarks/results/clinical-real): Res-SRDiff's results stay well below the RMS
-# level, and a 5% intensity shift of them is above it on every case; B-spline's results and a
-# slice profile the job does not model (3 thin slices averaged) stay below the share.
+# level, and a 5% intensity shift of them is above it on every case; a slice profile the job
+# does not model (3 thin slices averaged) stays below both. Interpolation is not warned about
+# (see consistency_map).
 WARNING_RMS_SD = 1.5
 WARNING_BEYOND_SHARE = 0.05
 
