@@ -12,7 +12,9 @@ which no model saw; 4 mm slices), and the held-out ones, where they are only mea
   intensity, or a multiple of the head's median SD), the share of the head tinted, how much larger
   the error is where it tints than where it does not, and the share of the largest errors it tints;
 * the ranking: Spearman's correlation between each voxel's SD and its absolute error in the head,
-  beside other predictors of the error (the detail the method added over B-spline, and both);
+  beside other predictors of the error (the samples' spread before it is pooled over each voxel's
+  neighbours, the detail the method added over B-spline, and SD + detail), and the coverage of the
+  map's 90% interval (mean +- 1.645 SD);
 * the consistency map of every result, B-spline's too, and of the result with a lesion erased
   and with its intensity shifted by 5% (what the map must catch).
 
@@ -27,6 +29,7 @@ from scipy import ndimage, stats
 
 from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.benchmark import run_case
+from inference_backend.evaluation.calibration import coverage
 from inference_backend.evaluation.cases import Case, through_plane_case
 from inference_backend.evaluation.report import markdown_table, write_document
 from inference_backend.imaging.io import read_volume
@@ -106,14 +109,16 @@ def main() -> None:
             summary = consistency_map(case.reference.with_array(bspline), case.degraded, refinement).summary
             consistency.append({"role": role, "case": case.name, "result": "B-spline", "rms_sd": summary["rms_sd"], "beyond_3sd": summary["beyond_3sd_share"]})
             for method in args.methods.split(","):
-                outputs = run_case(case, method, {}, args.samples, "cpu")[0]
+                outputs = run_case(case, method, {}, args.samples, "cpu", keep_samples=True)[0]
                 estimate, variance = outputs.sr.array, outputs.variance.array
                 overlay += [dict(row, role=role) for row in overlay_rows(case, method, estimate, variance)]
                 detail = np.abs(estimate - bspline)
-                head = case.mask
-                ranking.append({"role": role, "case": case.name, "method": method, "spearman_sd": rank(case.reference.array, estimate, np.sqrt(variance), head),
-                                "spearman_detail": rank(case.reference.array, estimate, detail, head),
-                                "spearman_sd_plus_detail": rank(case.reference.array, estimate, np.sqrt(variance) + detail, head)})  # fmt: skip
+                head, reference = case.mask, case.reference.array
+                ranking.append({"role": role, "case": case.name, "method": method, "spearman_sd": rank(reference, estimate, np.sqrt(variance), head),
+                                "spearman_unpooled_spread": rank(reference, estimate, outputs.samples.var(axis=0), head),
+                                "spearman_detail": rank(reference, estimate, detail, head),
+                                "spearman_sd_plus_detail": rank(reference, estimate, np.sqrt(variance) + detail, head),
+                                "coverage_90": round(coverage(reference, estimate, variance, head), 4)})  # fmt: skip
                 for label, result in (("result", estimate), ("lesion erased", erased_lesion(estimate, head, rng)[0]), ("intensity +5%", estimate * 1.05)):
                     summary = consistency_map(case.reference.with_array(result), case.degraded, refinement).summary
                     consistency.append({"role": role, "case": case.name, "result": f"{method}: {label}", "rms_sd": summary["rms_sd"],

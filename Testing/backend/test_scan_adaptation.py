@@ -7,11 +7,15 @@ import numpy as np
 import torch
 
 from conftest import make_volume
+from inference_backend.imaging.target import Refinement, target_grid
 from inference_backend.job import JobOptions
+from inference_backend.methods.base import MethodRequest
 from inference_backend.methods.res_srdiff.method import (
     ResSRDiffNet,
+    adaptation_pairs,
     residual_shift_loss,
 )
+from inference_backend.methods.res_srdiff.options import ResSRDiffOptions
 from inference_backend.methods.scan_adaptation import (
     AdaptationSettings,
     ScanPairs,
@@ -49,6 +53,27 @@ def test_a_pair_degrades_the_last_axis_of_its_patch_and_only_that_one():
             assert conditioning.std() < 0.05 * hr.std()
             erased += 1
     assert kept and erased  # both in-slice axes play the coarse one
+
+
+def test_pairs_meet_the_network_at_the_targets_pixel_size():
+    """A scan with pixels half the target's slice spacing: whichever in-slice axis plays the coarse
+    one is brought to the target's spacing (a ramp twice as steep per pixel), the other to the
+    target's in-plane spacing (here the scan's own: as steep as acquired)."""
+    steps = (0.001, 0.003)  # per acquired pixel, along the image's two axes
+    image = np.add.outer(np.arange(160) * steps[0], np.arange(160) * steps[1]).astype(np.float32)
+    pairs = ScanPairs([image], 4.0, 32, np.random.default_rng(0), zooms=((0.5, 1.0), (1.0, 0.5)))
+    seen = set()
+    for _ in range(20):
+        hr, _ = pairs.pair()
+        coarse = float(np.abs(np.diff(hr, axis=1)).mean())
+        kept = float(np.abs(np.diff(hr, axis=0)).mean())
+        if abs(coarse - 2 * steps[1]) < 2e-4:
+            assert abs(kept - steps[0]) < 2e-4  # axis 1 plays the coarse axis
+            seen.add(1)
+        else:
+            assert abs(coarse - 2 * steps[0]) < 2e-4 and abs(kept - steps[1]) < 2e-4  # axis 0 does
+            seen.add(0)
+    assert seen == {0, 1}
 
 
 def tiny_net() -> ResSRDiffNet:
@@ -91,3 +116,16 @@ def test_res_srdiff_adapts_to_thick_slices_only_and_never_touches_the_weights_fi
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
     in_plane = run((2, 2, 1), 3)  # no slice of this scan is finer than the output along the restored axes
     assert in_plane.report["resolved_options"]["adapt_steps"] == 0
+
+
+def test_a_scan_finer_in_slice_than_the_target_is_shrunk_to_it_and_never_enlarged():
+    """0.5 mm pixels restored onto 1 mm slices: the axis that plays the slice axis is halved;
+    1 mm pixels restored at 0.9 mm stay as acquired (enlarging them teaches blur)."""
+    def views(spacing, scale):
+        volume = make_volume(shape=(40, 36, 8), spacing=spacing)
+        request = MethodRequest(volume, Refinement(volume.grid, target_grid(volume.grid, scale=scale)), ResSRDiffOptions(), Progress())
+        last_coarse, first_coarse = adaptation_pairs(request).views[0]
+        return last_coarse.shape, first_coarse.shape
+
+    assert views((0.5, 0.5, 4.0), (1, 1, 4)) == ((40, 18), (36, 20))  # 36 x 0.5 mm -> 18 x 1 mm; 40 -> 20, transposed
+    assert views((1.0, 1.0, 3.6), (1, 1, 4)) == ((40, 36), (36, 40))  # 0.9 mm slices: as acquired

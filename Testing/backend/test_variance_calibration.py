@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from conftest import make_volume
 from inference_backend.evaluation.calibration import (
@@ -18,7 +19,7 @@ from inference_backend.evaluation.calibration import (
 from inference_backend.imaging.volume import Grid
 from inference_backend.job import JobOptions
 from inference_backend.methods.slicing import SlicePlan
-from inference_backend.methods.variance_calibration import calibration_for
+from inference_backend.methods.variance_calibration import calibration_for, pooled
 from inference_backend.pipeline import process
 
 SCALES = {"8": {"thick-slices": {"2": 1.5, "4": 3.0}}, "2": {"thick-slices": {"4": 7.0}}}  # samples -> acquisition -> factor
@@ -89,3 +90,23 @@ def test_a_job_applies_the_calibration_and_says_what_the_map_means(tiny_model):
     assert raw.report["resolved_options"]["variance"] == {"calibrated": False, "meaning": "the samples' spread, not calibrated: a relative map"}
     np.testing.assert_allclose(calibrated.variance.array, raw.variance.array * 7.0**2, rtol=1e-4)  # 3 samples, x3 -> the x4 entry of 2 samples
     np.testing.assert_array_equal(calibrated.sr.array, raw.sr.array)  # the estimate itself does not change
+
+
+def test_a_card_fitted_on_the_pooled_spread_pools_it_before_its_factor(tiny_model):
+    """A few samples' spread is noisy voxel by voxel: the card says it was calibrated on the spread
+    pooled over each voxel's neighbours, and a job reads its map the same way."""
+    card_path = tiny_model / "tiny-res-srdiff.json"
+    card = json.loads(card_path.read_text())
+    entry = CARD["variance_calibration"] | {"options": {"adapt_steps": 0, "sampler": "auto"}, "pooling_sd_voxels": 1.0}
+    card_path.write_text(json.dumps(card | {"variance_calibration": entry}))
+    volume = make_volume(shape=(32, 30, 10), spacing=(1.0, 1.0, 3.0))
+    run = lambda variance: process(volume, JobOptions(method="res-srdiff", scale=(1, 1, 3), samples=3,  # noqa: E731
+                                                      method_options={"model": "tiny-res-srdiff", "adapt_steps": 0, "variance": variance}))  # fmt: skip
+    calibrated, raw = run("calibrated"), run("raw")
+    how = calibrated.report["resolved_options"]["variance"]
+    assert how["pooling_sd_voxels"] == 1.0 and "spread pooled over a Gaussian of 1 voxel x 7" in how["meaning"]
+    expected = pooled(raw.variance.array, 1.0) * 7.0**2
+    interior = ndimage.binary_erosion(calibrated.variance.array > 0, np.ones((3, 3, 3)), iterations=4)  # beyond the filter's reach of the zeroed background
+    assert interior.sum() > 100
+    np.testing.assert_allclose(calibrated.variance.array[interior], expected[interior], rtol=1e-3)
+    assert np.std(calibrated.variance.array[interior]) < 0.8 * np.std(raw.variance.array[interior] * 7.0**2)  # smoother than the raw spread

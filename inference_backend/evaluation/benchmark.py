@@ -320,7 +320,7 @@ def run_entry(case: Case, entry: Entry, samples: int, device: str, seed: int) ->
 
 def variance_scores(case: Case, estimate: np.ndarray, variance: np.ndarray, how: dict) -> dict[str, float]:
     """Coverage of the Gaussian 90% interval (mean +- 1.645 sigma) and the Gaussian NLL of the
-    variance map; for a calibrated map also of the raw spread it was scaled from."""
+    variance map; for a calibrated map also of the (pooled) spread before its factor."""
     reference, mask = case.reference.array, case.mask
     scores = {"coverage_90_sigma": round(coverage(reference, estimate, variance, mask), 4), "nll_gaussian": round(gaussian_nll(reference, estimate, variance, mask), 4)}
     if how.get("calibrated"):

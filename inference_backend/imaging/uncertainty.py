@@ -12,7 +12,7 @@ import numpy as np
 
 from inference_backend.imaging.head import head_mask
 
-NOTABLE_SD_MULTIPLE = 2.0  # tint where 1 SD is at least this many times the head's median SD
+NOTABLE_SD_MULTIPLE = 1.5  # tint where 1 SD is at least this many times the head's median SD
 NOTABLE_SD_FLOOR_PERCENT = 5.0  # and at least this share of the head's median intensity
 
 

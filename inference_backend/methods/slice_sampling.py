@@ -81,9 +81,9 @@ def sample_slices(
                 statistics.add(estimate if acquisition == "none" else consistency.project(estimate, measurement, acquisition, thickness))
     variance, resolved = statistics.variance, {"consistency": acquisition, "engine": engine}
     if variance is not None:
-        scale, resolved["variance"] = variance_report(model.card, plan, request.samples, request.options)
-        if scale is not None:
-            variance = variance * scale**2
+        calibration, resolved["variance"] = variance_report(model.card, plan, request.samples, request.options)
+        if calibration is not None:
+            variance = calibration.apply(variance)
     return MethodResult(
         volume=Volume(normalizer.inverse(statistics.mean), request.target),
         variance=None if variance is None else Volume(normalizer.inverse_variance(variance), request.target),

@@ -8,6 +8,12 @@ samples, acquisition and scale factor, and writes it into the model card; a job 
 variance by the entry nearest to its own sample count and factor, and says in its report what
 the map then means. The sample count matters: the spread of 2 samples is a far noisier
 estimate than that of 8, so the same nominal interval needs a wider factor.
+
+Before the factor, the spread is pooled over each voxel's neighbours (a Gaussian of
+:data:`POOLING_SD_VOXELS`): a few samples' spread is a noisy estimate of one voxel's uncertainty,
+and neighbours share theirs, so the pooled map ranks the error better (chosen on a training scan:
+benchmarks/results/studies/trust-maps). A card says whether its factors were fitted on the pooled
+spread; a card without it is read as fitted on the raw one.
 """
 from __future__ import annotations
 
@@ -16,11 +22,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from scipy import ndimage
+
 from inference_backend.imaging.target import acquisition_of
 from inference_backend.methods.options import MethodOptions
 from inference_backend.methods.slicing import SlicePlan
 
 RAW_MEANING = "the samples' spread, not calibrated: a relative map"
+POOLING_SD_VOXELS = 1.0  # the neighbourhood the spread is pooled over before calibration
 # options that leave the samples as they are (or name the model, whose card this is)
 NOT_SAMPLING_OPTIONS = ("variance", "engine", "batch_size", "model")
 
@@ -29,6 +39,18 @@ NOT_SAMPLING_OPTIONS = ("variance", "engine", "batch_size", "model")
 class VarianceCalibration:
     scale: float  # on the standard deviation (the variance is scaled by its square)
     meaning: str
+    pooling_sd_voxels: float = 0.0  # the spread is pooled over this Gaussian neighbourhood first (0: not)
+
+    def apply(self, variance: np.ndarray) -> np.ndarray:
+        """The calibrated variance map from the samples' raw spread."""
+        return pooled(variance, self.pooling_sd_voxels) * self.scale**2
+
+
+def pooled(variance: np.ndarray, sd_voxels: float) -> np.ndarray:
+    """``variance`` averaged over a Gaussian neighbourhood of ``sd_voxels`` (itself for 0)."""
+    if sd_voxels <= 0:
+        return variance
+    return ndimage.gaussian_filter(variance, sd_voxels, mode="nearest").astype(variance.dtype)
 
 
 def acquisition_and_factor(plan: SlicePlan) -> tuple[str, float]:
@@ -54,8 +76,10 @@ def options_mismatch(card: dict[str, Any], options: MethodOptions) -> str:
     return ", ".join(f"{name}={current.get(name)} (fitted with {value})" for name, value in fitted.items() if current.get(name) != value)
 
 
-def variance_report(card: dict[str, Any], plan: SlicePlan, samples: int, options: MethodOptions) -> tuple[float | None, dict[str, Any]]:
-    """(the factor on the standard deviation, or None: the raw spread; the report's ``variance`` entry)."""
+def variance_report(
+    card: dict[str, Any], plan: SlicePlan, samples: int, options: MethodOptions
+) -> tuple[VarianceCalibration | None, dict[str, Any]]:
+    """(the calibration to apply, or None: the raw spread; the report's ``variance`` entry)."""
     if options.variance != "calibrated":
         return None, {"calibrated": False, "meaning": RAW_MEANING}
     mismatch = options_mismatch(card, options)
@@ -64,7 +88,8 @@ def variance_report(card: dict[str, Any], plan: SlicePlan, samples: int, options
     calibration = calibration_for(card, plan, samples)
     if calibration is None:
         return None, {"calibrated": False, "meaning": RAW_MEANING}
-    return calibration.scale, {"calibrated": True, "scale_on_std": calibration.scale, "meaning": calibration.meaning}
+    report = {"calibrated": True, "scale_on_std": calibration.scale, "pooling_sd_voxels": calibration.pooling_sd_voxels}
+    return calibration, report | {"meaning": calibration.meaning}
 
 
 def calibration_for(card: dict[str, Any], plan: SlicePlan, samples: int) -> VarianceCalibration | None:
@@ -80,8 +105,10 @@ def calibration_for(card: dict[str, Any], plan: SlicePlan, samples: int) -> Vari
     if not scales:
         return None
     nearest = nearest_key(scales, factor)
+    pooling = float(entry.get("pooling_sd_voxels", 0.0))
+    spread = f"the samples' spread pooled over a Gaussian of {pooling:g} voxel" if pooling else "the samples' spread"
     meaning = (
         f"{entry['level']:.0%} of voxels within {entry['z']:.3f} sigma of the mean on calibration data "
-        f"({entry['data']}, {acquisition} x{nearest}, {count} samples); sigma = the samples' spread x {scales[nearest]:.3g}"
+        f"({entry['data']}, {acquisition} x{nearest}, {count} samples); sigma = {spread} x {scales[nearest]:.3g}"
     )
-    return VarianceCalibration(float(scales[nearest]), meaning)
+    return VarianceCalibration(float(scales[nearest]), meaning, pooling)

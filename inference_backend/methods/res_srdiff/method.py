@@ -72,7 +72,11 @@ def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
     if not images:
         return None
     rng = np.random.default_rng(AdaptationSettings.seed)
-    return ScanPairs(images, plan.factors[coarse], request.options.adapt_patch, rng, request.relative_thickness()[coarse])
+    source, target = request.volume.grid.spacing, request.target.spacing
+    first, second = (a for a in range(3) if a != coarse)  # the in-slice axes, as in_slice_images keeps them
+    shrink = lambda axis, to: min(1.0, source[axis] / target[to])  # noqa: E731 (never enlarged: see ScanPairs)
+    zooms = ((shrink(first, coarse), shrink(second, second)), (shrink(first, first), shrink(second, coarse)))
+    return ScanPairs(images, plan.factors[coarse], request.options.adapt_patch, rng, request.relative_thickness()[coarse], zooms)
 
 
 def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
