@@ -11,8 +11,8 @@ estimate than that of 8, so the same nominal interval needs a wider factor.
 
 Before the factor, the spread is pooled over each voxel's neighbours (a Gaussian of
 :data:`POOLING_SD_VOXELS`): a few samples' spread is a noisy estimate of one voxel's uncertainty,
-and neighbours share theirs, so the pooled map ranks the error better (chosen on a training scan:
-benchmarks/results/studies/trust-maps). A card says whether its factors were fitted on the pooled
+and neighbours share theirs, so the pooled map ranks the error better (the width chosen on a
+training scan, chris_t1; the gain on whole volumes: benchmarks/results/studies/trust-maps). A card says whether its factors were fitted on the pooled
 spread; a card without it is read as fitted on the raw one.
 """
 from __future__ import annotations
