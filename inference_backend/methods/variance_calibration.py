@@ -12,8 +12,9 @@ estimate than that of 8, so the same nominal interval needs a wider factor.
 Before the factor, the spread is pooled over each voxel's neighbours (a Gaussian of
 :data:`POOLING_SD_VOXELS`): a few samples' spread is a noisy estimate of one voxel's uncertainty,
 and neighbours share theirs, so the pooled map ranks the error better (the width chosen on a
-training scan, chris_t1; the gain on whole volumes: benchmarks/results/studies/trust-maps). A card says whether its factors were fitted on the pooled
-spread; a card without it is read as fitted on the raw one.
+training scan, chris_t1; the gain on whole volumes: benchmarks/results/studies/trust-maps). A
+card says whether its factors were fitted on the pooled spread; a card without it is read as
+fitted on the raw one.
 """
 from __future__ import annotations
 
@@ -88,8 +89,8 @@ def variance_report(
     calibration = calibration_for(card, plan, samples)
     if calibration is None:
         return None, {"calibrated": False, "meaning": RAW_MEANING}
-    report = {"calibrated": True, "scale_on_std": calibration.scale, "pooling_sd_voxels": calibration.pooling_sd_voxels}
-    return calibration, report | {"meaning": calibration.meaning}
+    return calibration, {"calibrated": True, "scale_on_std": calibration.scale, "pooling_sd_voxels": calibration.pooling_sd_voxels,
+                         "meaning": calibration.meaning}  # fmt: skip
 
 
 def calibration_for(card: dict[str, Any], plan: SlicePlan, samples: int) -> VarianceCalibration | None:

@@ -14,6 +14,7 @@ from inference_backend.methods.scan_adaptation import (
     ScanPairs,
     adapt_to_scan,
     in_slice_images,
+    network_zooms,
 )
 from inference_backend.methods.slice_sampling import load_network, sample_slices
 from inference_backend.methods.slicing import SliceBatch, SliceModel, SlicePlan
@@ -72,10 +73,7 @@ def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
     if not images:
         return None
     rng = np.random.default_rng(AdaptationSettings.seed)
-    source, target = request.volume.grid.spacing, request.target.spacing
-    first, second = (a for a in range(3) if a != coarse)  # the in-slice axes, as in_slice_images keeps them
-    shrink = lambda axis, to: min(1.0, source[axis] / target[to])  # noqa: E731 (never enlarged: see ScanPairs)
-    zooms = ((shrink(first, coarse), shrink(second, second)), (shrink(first, first), shrink(second, coarse)))
+    zooms = network_zooms(request.volume.grid.spacing, request.target.spacing, coarse)
     return ScanPairs(images, plan.factors[coarse], request.options.adapt_patch, rng, request.relative_thickness()[coarse], zooms)
 
 
