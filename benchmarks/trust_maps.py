@@ -1,7 +1,7 @@
 """How far the trust maps can be trusted: the uncertainty overlay's tint rule, the consistency
 map's warning level, and how well the uncertainty ranks the error, on whole volumes.
 
-    .venv/bin/python benchmarks/trust_maps.py [--methods res-srdiff,msp-sr] [--samples 4]
+    .venv/bin/python benchmarks/trust_maps.py [--methods res-srdiff,msp-sr] [--samples 4] [--scans ...] [--update]
 
 Cases: the tuning volumes, where the levels are chosen (chris_t1, a training scan, and spm152,
 which no model saw; 4 mm slices), and the held-out ones, where they are only measured
@@ -18,11 +18,15 @@ which no model saw; 4 mm slices), and the held-out ones, where they are only mea
 * the consistency map of every result, B-spline's too, and of the result with a lesion erased
   and with its intensity shifted by 5% (what the map must catch).
 
-Writes benchmarks/results/studies/trust-maps/results.{json,md}.
+Writes benchmarks/results/studies/trust-maps/results.{json,md}; ``--update`` keeps the earlier rows
+of the scans not run again, and the results list every command that made them.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
+import sys
 
 import numpy as np
 from scipy import ndimage, stats
@@ -96,14 +100,20 @@ def main() -> None:
     parser.add_argument("--methods", default="res-srdiff,msp-sr")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--scans", default="", help="only the scans whose name contains one of these (comma-separated)")
+    parser.add_argument("--update", action="store_true", help="keep the earlier rows of the scans not run again")
     args = parser.parse_args()
     if shared_data_dir() is None:
         raise SystemExit("needs the development data (../shared/data)")
     rng = np.random.default_rng(0)
-    overlay, ranking, consistency = [], [], []
+    wanted = [p for p in args.scans.split(",") if p]
+    chosen = [scan for scan in TUNING + HELD_OUT if not wanted or any(w in scan[0] for w in wanted)]
+    rerun = {f"{scan}_x{factor}" for scan, factor, _ in chosen}
+    earlier = json.loads((OUT / "results.json").read_text()) if args.update else {}
+    overlay, ranking, consistency = ([row for row in earlier.get(table, []) if row["case"] not in rerun] for table in ("overlay", "ranking", "consistency"))
+    command = ".venv/bin/python benchmarks/trust_maps.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    commands = [*earlier.get("commands", []), command]
     for role, scans in (("tuning", TUNING), ("held out", HELD_OUT)):
-        wanted = [p for p in args.scans.split(",") if p]
-        for case in cases(tuple(scan for scan in scans if not wanted or any(w in scan[0] for w in wanted))):
+        for case in cases(tuple(scan for scan in scans if scan in chosen)):
             refinement = Refinement(case.degraded.grid, case.reference.grid, case.slice_thickness)
             bspline = run_case(case, "interpolation", {"kind": "bspline"}, 1, "cpu")[0].sr.array
             summary = consistency_map(case.reference.with_array(bspline), case.degraded, refinement).summary
@@ -127,8 +137,9 @@ def main() -> None:
     lines = ["# Trust maps on whole volumes", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
              "## The overlay's tint level", "", *markdown_table(overlay), "", "## How the uncertainty ranks the error", "", *markdown_table(ranking), "",
              "## The consistency map", "", *markdown_table(consistency), "",
-             f"Reproduce: `.venv/bin/python benchmarks/trust_maps.py --methods {args.methods} --samples {args.samples}" + (f" --scans {args.scans}" if args.scans else "") + "`."]  # fmt: skip
-    print(write_document(OUT, {"overlay": overlay, "ranking": ranking, "consistency": consistency, "samples": args.samples}, lines))
+             "Reproduce: " + ", then ".join(f"`{c}`" for c in commands) + "."]  # fmt: skip
+    results = {"overlay": overlay, "ranking": ranking, "consistency": consistency, "samples": args.samples, "commands": commands}
+    print(write_document(OUT, results, lines))
 
 
 if __name__ == "__main__":

@@ -192,30 +192,42 @@ def with_brain_mask(case: Case, brain: np.ndarray, start: tuple[int, int, int]) 
 SLAB_SIDE = 64
 
 
-def central_slabs(scans: tuple[str, ...]) -> dict[str, Volume]:
-    """A central 64 x 64 column of each scan through all its slices (a tenth of a volume's CPU time)."""
+def real_scans(scans: tuple[str, ...]) -> dict[str, Volume]:
+    """The development scans, as float32 volumes by name."""
     data = shared_data_dir()
     if data is None:
-        raise InputError("the slab, tuning and imputation suites need the development data (../shared/data)")
-    slabs = {}
+        raise InputError("the slab, tuning, calibration and imputation suites need the development data (../shared/data)")
+    volumes = {}
     for scan in scans:
         volume = read_volume(data / "real" / f"{scan}.nii.gz")
-        volume = volume.with_array(volume.array.astype(np.float32))
+        volumes[scan] = volume.with_array(volume.array.astype(np.float32))
+    return volumes
+
+
+def central_slabs(scans: tuple[str, ...]) -> dict[str, Volume]:
+    """A central 64 x 64 column of each scan through all its slices (a tenth of a volume's CPU time)."""
+    slabs = {}
+    for scan, volume in real_scans(scans).items():
         centre = np.argwhere(volume.array > np.percentile(volume.array, 75)).mean(axis=0).round().astype(int)
         start = [int(c) - SLAB_SIDE // 2 for c in centre[:2]] + [0]
         slabs[f"{scan}-slab"] = volume.crop(tuple(start), (start[0] + SLAB_SIDE, start[1] + SLAB_SIDE, volume.grid.size[2]))
     return slabs
 
 
-def slab_cases(scans: tuple[str, ...]) -> list[Case]:
-    """Through-plane x2, x3, x4 and in-plane x2 on the scans' central slabs: the suite of ablations
-    (held-out scans) and of option tuning (training scans)."""
+def acquisition_cases(volumes: dict[str, Volume]) -> list[Case]:
+    """Through-plane x2, x3, x4 and in-plane x2 of each volume: the acquisitions a job meets."""
     cases = []
-    for name, slab in central_slabs(scans).items():
+    for name, volume in volumes.items():
         for factor in (2, 3, 4):
-            cases.append(through_plane_case(f"{name}_through-plane-x{factor}", slab, factor, axis=2))
-        cases.append(in_plane_case(f"{name}_in-plane-x2", slab, factor=2, slice_axis=2))
+            cases.append(through_plane_case(f"{name}_through-plane-x{factor}", volume, factor, axis=2))
+        cases.append(in_plane_case(f"{name}_in-plane-x2", volume, factor=2, slice_axis=2))
     return cases
+
+
+def slab_cases(scans: tuple[str, ...]) -> list[Case]:
+    """The acquisitions on the scans' central slabs: the suite of ablations (held-out scans) and
+    of option tuning (training scans)."""
+    return acquisition_cases(central_slabs(scans))
 
 
 def imputation_cases(scans: tuple[str, ...]) -> list[Case]:

@@ -18,9 +18,10 @@ class ResSRDiffOptions(SliceMethodOptions):
         choices=("auto", "mean", "stochastic", "deterministic"),
     )
     # the adaptation's cost and rate: chosen on the tuning slabs (chris_t1, a training scan, and spm152,
-    # which no model saw), never on the held-out scan; the curves: docs/methods/res-srdiff.md
+    # which no model saw) and on the training patients' real clinical scans, never on a held-out
+    # scan; the curves: docs/methods/res-srdiff.md
     adapt_steps: int = option(
-        100,
+        300,
         "thick slices: fine-tune steps on the scan's own slices, degraded like its slice axis, before "
         "restoring it (self-supervised, the scan only; 0: the bundled weights as they are)",
         minimum=0,
