@@ -32,11 +32,10 @@ import numpy as np
 from scipy import ndimage, stats
 
 from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
-from inference_backend.evaluation.benchmark import run_case
+from inference_backend.evaluation.benchmark import real_scans, run_case
 from inference_backend.evaluation.calibration import coverage
 from inference_backend.evaluation.cases import Case, through_plane_case
 from inference_backend.evaluation.report import markdown_table, write_document
-from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.target import Refinement
 from inference_backend.imaging.uncertainty import notable_level, sd_percent
 from inference_backend.operators.consistency_map import consistency_map
@@ -49,12 +48,8 @@ HELD_OUT = (("seg3D_MR", 4, None), ("ms_p07_FLAIR", 5, None), ("stroke_T2", 5, N
 
 
 def cases(scans: tuple) -> list[Case]:
-    data = shared_data_dir()
-    found = []
-    for scan, factor, thickness in scans:
-        volume = read_volume(data / "real" / f"{scan}.nii.gz")
-        found.append(through_plane_case(f"{scan}_x{factor}", volume.with_array(volume.array.astype(np.float32)), factor, thickness_mm=thickness))
-    return found
+    volumes = real_scans(tuple(scan for scan, _, _ in scans))
+    return [through_plane_case(f"{scan}_x{factor}", volumes[scan], factor, thickness_mm=thickness) for scan, factor, thickness in scans]
 
 
 def rank(reference: np.ndarray, estimate: np.ndarray, predictor: np.ndarray, head: np.ndarray) -> float:
