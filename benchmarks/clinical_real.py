@@ -116,6 +116,8 @@ def main() -> None:
             print(whole[-1], flush=True)
     visits = [row for row in earlier.get("two_visits", []) if kept(row)] + two_visits(scans, entries, results)
     summary = summarise(rows)
+    command = ".venv/bin/python benchmarks/clinical_real.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    commands = [*earlier.get("commands", []), command]  # an --update keeps rows that earlier commands made
     if args.panels:
         panels(scans, out)
     lines = [
@@ -126,9 +128,10 @@ def main() -> None:
         "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most)", "",
         *markdown_table(visits, "(no patient with two visits of a contrast among the scans run)"), "",
         *([f"![{name}]({name}.png)" for name in PANEL_SCANS] if args.panels or earlier.get("panels") else []), "",
-        "Reproduce: `.venv/bin/python benchmarks/clinical_real.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "`.",
+        "Reproduce: " + ", then ".join(f"`{c}`" for c in commands) + ".",
     ]  # fmt: skip
-    data_out = {"slice_drop": rows, "whole_scan": whole, "two_visits": visits, "summary": summary, "panels": bool(args.panels or earlier.get("panels"))}
+    data_out = {"slice_drop": rows, "whole_scan": whole, "two_visits": visits, "summary": summary, "panels": bool(args.panels or earlier.get("panels")),
+                "commands": commands}  # fmt: skip
     print(write_document(out, data_out, lines))
 
 
