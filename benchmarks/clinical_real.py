@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -40,7 +38,7 @@ from inference_backend.data.clinical import HELD_OUT_PATIENTS, clinical_scans
 from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.benchmark import Entry
 from inference_backend.evaluation.panels import Tile, save_panel
-from inference_backend.evaluation.report import markdown_table, write_document
+from inference_backend.evaluation.report import commands_so_far, markdown_table, reproduce_line, write_document
 from inference_backend.evaluation.slice_drop import slice_drop, slice_drop_scores, two_visit_agreement
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.uncertainty import sd_percent, tint_range
@@ -116,8 +114,7 @@ def main() -> None:
             print(whole[-1], flush=True)
     visits = [row for row in earlier.get("two_visits", []) if kept(row)] + two_visits(scans, entries, results)
     summary = summarise(rows)
-    command = ".venv/bin/python benchmarks/clinical_real.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    commands = [*earlier.get("commands", []), command]  # an --update keeps rows that earlier commands made
+    commands = commands_so_far("benchmarks/clinical_real.py", earlier)
     if args.panels:
         panels(scans, out)
     lines = [
@@ -128,7 +125,7 @@ def main() -> None:
         "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most)", "",
         *markdown_table(visits, "(no patient with two visits of a contrast among the scans run)"), "",
         *([f"![{name}]({name}.png)" for name in PANEL_SCANS] if args.panels or earlier.get("panels") else []), "",
-        "Reproduce: " + ", then ".join(f"`{c}`" for c in commands) + ".",
+        reproduce_line(commands),
     ]  # fmt: skip
     data_out = {"slice_drop": rows, "whole_scan": whole, "two_visits": visits, "summary": summary, "panels": bool(args.panels or earlier.get("panels")),
                 "commands": commands}  # fmt: skip

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 
 import numpy as np
 from scipy import ndimage, stats
@@ -35,7 +33,7 @@ from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.benchmark import real_scans, run_case
 from inference_backend.evaluation.calibration import coverage
 from inference_backend.evaluation.cases import Case, through_plane_case
-from inference_backend.evaluation.report import markdown_table, write_document
+from inference_backend.evaluation.report import commands_so_far, markdown_table, reproduce_line, write_document
 from inference_backend.imaging.target import Refinement
 from inference_backend.imaging.uncertainty import notable_level, sd_percent
 from inference_backend.operators.consistency_map import consistency_map
@@ -105,8 +103,7 @@ def main() -> None:
     rerun = {f"{scan}_x{factor}" for scan, factor, _ in chosen}
     earlier = json.loads((OUT / "results.json").read_text()) if args.update else {}
     overlay, ranking, consistency = ([row for row in earlier.get(table, []) if row["case"] not in rerun] for table in ("overlay", "ranking", "consistency"))
-    command = ".venv/bin/python benchmarks/trust_maps.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    commands = [*earlier.get("commands", []), command]
+    commands = commands_so_far("benchmarks/trust_maps.py", earlier)
     for role, scans in (("tuning", TUNING), ("held out", HELD_OUT)):
         for case in cases(tuple(scan for scan in scans if scan in chosen)):
             refinement = Refinement(case.degraded.grid, case.reference.grid, case.slice_thickness)
@@ -132,7 +129,7 @@ def main() -> None:
     lines = ["# Trust maps on whole volumes", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
              "## The overlay's tint level", "", *markdown_table(overlay), "", "## How the uncertainty ranks the error", "", *markdown_table(ranking), "",
              "## The consistency map", "", *markdown_table(consistency), "",
-             "Reproduce: " + ", then ".join(f"`{c}`" for c in commands) + "."]  # fmt: skip
+             reproduce_line(commands)]  # fmt: skip
     results = {"overlay": overlay, "ranking": ranking, "consistency": consistency, "samples": args.samples, "commands": commands}
     print(write_document(OUT, results, lines))
 

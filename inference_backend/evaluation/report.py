@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 
@@ -30,3 +32,13 @@ def write_document(out: Path, data: dict, lines: list[str]) -> str:
     markdown = "\n".join(lines) + "\n"
     (out / "results.md").write_text(markdown)
     return markdown
+
+
+def commands_so_far(script: str, earlier: dict) -> list[str]:
+    """The commands behind a results folder: those of the ``earlier`` results whose rows an
+    ``--update`` run keeps, then this process's own (``script`` with its arguments)."""
+    return [*earlier.get("commands", []), f".venv/bin/python {script} " + " ".join(shlex.quote(a) for a in sys.argv[1:])]
+
+
+def reproduce_line(commands: list[str]) -> str:
+    return "Reproduce: " + ", then ".join(f"`{c}`" for c in commands) + "."
