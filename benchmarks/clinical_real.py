@@ -2,7 +2,7 @@
 the scanner really acquired.
 
     .venv/bin/python benchmarks/clinical_real.py [--methods "interpolation:kind=bspline res-srdiff msp-sr"]
-                                                 [--scans p03,p12] [--contrasts FLAIR,T2W] [--slice-drop-only]
+                                                 [--scans p03,p12] [--contrasts FLAIR,T2W] [--slice-drop-only | --whole-scans-only]
                                                  [--update] [--panels] [--out FOLDER]
 
 Every scan of ``../shared/data/clinical`` (FLAIR and T2 with 3-4 mm slices, T1 with 3 mm):
@@ -16,7 +16,10 @@ Every scan of ``../shared/data/clinical`` (FLAIR and T2 with 3-4 mm slices, T1 w
   with its acquired slices (inference_backend/operators/consistency_map.py): RMS and the share
   of head voxels beyond 3 noise SDs; and the share of negative voxels (a magnitude image has none);
 * **two visits**: the patients scanned twice in one contrast, the two results of the whole
-  scans registered rigidly: do they agree better than the two B-spline ones?
+  scans registered rigidly: do they agree better than the two B-spline ones? And, since a
+  smoother pair agrees more whether or not it is right: how well does each visit's result,
+  moved onto the other visit and averaged over that visit's slabs, predict the slices the
+  scanner acquired there (PSNR, both directions averaged)?
 
 Patients p03 and p12 are held out of every training (inference_backend/data/clinical.py); their
 rows are the ones the targets are read on. ``--panels`` adds, for a held-out FLAIR and T2,
@@ -39,7 +42,7 @@ from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.benchmark import Entry
 from inference_backend.evaluation.panels import Tile, save_panel
 from inference_backend.evaluation.report import commands_so_far, markdown_table, reproduce_line, write_document
-from inference_backend.evaluation.slice_drop import slice_drop, slice_drop_scores, two_visit_agreement
+from inference_backend.evaluation.slice_drop import cross_visit_prediction, rigid_transform, slice_drop, slice_drop_scores, two_visit_agreement
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.uncertainty import sd_percent, tint_range
 from inference_backend.imaging.volume import Volume
@@ -64,7 +67,9 @@ def main() -> None:
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--scans", default="", help="only these patients (e.g. p03,p12)")
     parser.add_argument("--contrasts", default="", help="only these contrasts (FLAIR, T1W, T2W)")
-    parser.add_argument("--slice-drop-only", action="store_true", help="factor 2 slice-drop only: no whole scans, no two visits")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument("--slice-drop-only", action="store_true", help="factor 2 slice-drop only: no whole scans, no two visits")
+    parts.add_argument("--whole-scans-only", action="store_true", help="the whole scans and two visits only: no slice-drop")
     parser.add_argument("--update", action="store_true", help="keep the earlier results' rows of other methods and scans")
     parser.add_argument("--panels", action="store_true")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -83,16 +88,16 @@ def main() -> None:
     def kept(row: dict) -> bool:  # an earlier row this run does not measure again
         return row["method"] not in labels or bool(patients and row["patient"] not in patients) or bool(contrasts and row["contrast"] not in contrasts)
 
-    rows = [row for row in earlier.get("slice_drop", []) if kept(row)]
-    whole = [row for row in earlier.get("whole_scan", []) if kept(row)]
-    results: dict[tuple[str, str], dict[str, Volume]] = defaultdict(dict)  # (scan, method) -> whole-scan result
+    rows = [row for row in earlier.get("slice_drop", []) if kept(row) or args.whole_scans_only]
+    whole = [row for row in earlier.get("whole_scan", []) if kept(row) or args.slice_drop_only]
+    results: dict[tuple[str, str], Volume] = {}  # (scan, method) -> whole-scan result; (scan, "acquired") -> the scan
     scans = clinical_scans(data, patients, contrasts)
     for scan in scans:
         acquired = read_volume(scan.path)
         acquired = acquired.with_array(acquired.array.astype(np.float32))
         held_out = scan.patient in HELD_OUT_PATIENTS
         three = acquired.grid.size[int(np.argmax(acquired.grid.spacing))] >= FACTOR_3_MIN_SLICES and not args.slice_drop_only
-        for factor in (2, 3) if three else (2,):
+        for factor in () if args.whole_scans_only else (2, 3) if three else (2,):
             drop = slice_drop(acquired, factor)
             options = JobOptions(target=drop.target, slice_thickness=drop.thickness_mm)
             for entry in entries:
@@ -104,6 +109,7 @@ def main() -> None:
             continue
         axis = int(np.argmax(acquired.grid.spacing))
         scale = tuple(float(WHOLE_SCAN_REFINEMENT) if a == axis else 1.0 for a in range(3))
+        results[(scan.name, "acquired")] = acquired
         for entry in entries:
             outputs, seconds = run(acquired, entry, JobOptions(scale=scale))
             results[(scan.name, entry.label)] = outputs.sr
@@ -112,7 +118,7 @@ def main() -> None:
                           "consistency_rms_sd": consistency["rms_sd"], "beyond_3sd_share": consistency["beyond_3sd_share"],
                           "negative_share": round(float((outputs.sr.array < 0).mean()), 6), "seconds": round(seconds, 1)})  # fmt: skip
             print(whole[-1], flush=True)
-    visits = [row for row in earlier.get("two_visits", []) if kept(row)] + two_visits(scans, entries, results)
+    visits = [row for row in earlier.get("two_visits", []) if kept(row) or args.slice_drop_only] + two_visits(scans, entries, results)
     summary = summarise(rows)
     commands = commands_so_far("benchmarks/clinical_real.py", earlier)
     if args.panels:
@@ -122,7 +128,8 @@ def main() -> None:
         "## Slice-drop: the default's gain over B-spline, mean over the scans (held-out patients apart)", "", *markdown_table(summary, "(no slice-drop run)"), "",
         "## Slice-drop, every scan", "", *markdown_table(rows, "(no slice-drop run)"), "",
         "## The whole scans: consistency with the acquired slices, negative voxels", "", *markdown_table(whole, "(no whole scan run)"), "",
-        "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most)", "",
+        "## Two visits: agreement of the registered pair (PSNR / SSIM outside the 2% of the head that changed most), and how well each visit's",
+        "result predicts the slices the other visit acquired (`*_predicts_psnr`, both directions averaged)", "",
         *markdown_table(visits, "(no patient with two visits of a contrast among the scans run)"), "",
         *([f"![{name}]({name}.png)" for name in PANEL_SCANS] if args.panels or earlier.get("panels") else []), "",
         reproduce_line(commands),
@@ -151,6 +158,8 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 
 def two_visits(scans: list, entries: list[Entry], results: dict) -> list[dict]:
+    """Per patient with two visits of a contrast and per learned method: the registered pair's
+    agreement, and how well each visit's result predicts the other visit's acquired slices."""
     by_contrast: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
     for scan in scans:
         by_contrast[(scan.patient, scan.contrast)][scan.visit] = scan.name
@@ -158,11 +167,20 @@ def two_visits(scans: list, entries: list[Entry], results: dict) -> list[dict]:
     for (patient, contrast), names in sorted(by_contrast.items()):
         if len(names) < 2 or (names[1], "bspline") not in results:
             continue
+        first, second = names[1], names[2]
+        transform = rigid_transform(results[(first, "bspline")], results[(second, "bspline")])  # first's points into second's
         for entry in entries:
             if entry.label == "bspline":
                 continue
-            scores = two_visit_agreement(results[(names[1], entry.label)], results[(names[2], entry.label)],
-                                         results[(names[1], "bspline")], results[(names[2], "bspline")])  # fmt: skip
+            scores = two_visit_agreement(results[(first, entry.label)], results[(second, entry.label)],
+                                         results[(first, "bspline")], results[(second, "bspline")], transform)  # fmt: skip
+            predictions = [
+                cross_visit_prediction(results[(into, "acquired")], results[(into, "bspline")].grid,
+                                       {"result": results[(source, entry.label)], "bspline": results[(source, "bspline")]}, moving)
+                for into, source, moving in ((first, second, transform), (second, first, transform.GetInverse()))
+            ]  # fmt: skip
+            for key in ("result", "bspline"):
+                scores[f"{key}_predicts_psnr"] = round(float(np.mean([p[key] for p in predictions])), 4)
             rows.append({"patient": patient, "contrast": contrast, "method": entry.label, **scores})
             print(rows[-1], flush=True)
     return rows

@@ -14,7 +14,7 @@ from conftest import make_volume
 from inference_backend import pipeline
 from inference_backend.cli import main
 from inference_backend.evaluation.lesion_fidelity import LesionTruth, lesion_scores
-from inference_backend.evaluation.slice_drop import slice_drop, slice_drop_scores
+from inference_backend.evaluation.slice_drop import cross_visit_prediction, slice_drop, slice_drop_scores
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.resampling import resample
 from inference_backend.imaging.target import Refinement
@@ -166,3 +166,18 @@ def test_slice_drop_scores_a_result_at_the_slices_the_scanner_measured():
     assert exact["psnr"] > 35 and exact["ssim"] > 0.9 and exact["slices_scored"] > 5  # only the scan's noise differs
     flat = np.broadcast_to(truth_on_target.array.mean(axis=2, keepdims=True), drop.target.size)  # no slice-axis detail at all
     assert slice_drop_scores(drop, truth_on_target.with_array(flat))["psnr"] < exact["psnr"] - 10
+
+
+def test_a_visit_is_predicted_from_the_other_visits_result_moved_and_averaged_over_its_slabs():
+    import SimpleITK as sitk
+
+    truth, _ = head_with_lesion()
+    acquired, refinement = thick_slices(truth)  # this visit: 4 mm slices
+    fine = refinement.target
+    shifted = np.roll(truth, 3, axis=0)  # the other visit: the head 3 mm further along x, another scanner gain
+    other = {"sharp": Volume(1.3 * shifted + 10, fine), "smooth along z": Volume(1.3 * ndimage.gaussian_filter1d(shifted, 4.0, axis=2) + 10, fine)}
+    moved = sitk.TranslationTransform(3, (3.0, 0.0, 0.0))  # this visit's points into the other's
+    scores = cross_visit_prediction(acquired, fine, other, moved)
+    assert scores["sharp"] > 33 and scores["sharp"] > scores["smooth along z"] + 5  # only the scan's noise differs
+    unmoved = cross_visit_prediction(acquired, fine, other, sitk.TranslationTransform(3, (0.0, 0.0, 0.0)))
+    assert unmoved["sharp"] < scores["sharp"] - 10
