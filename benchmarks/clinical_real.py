@@ -37,12 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_backend.data.clinical import HELD_OUT_PATIENTS, clinical_scans
+from inference_backend.data.clinical import HELD_OUT_PATIENTS, ClinicalScan, clinical_scans
 from inference_backend.data.datasets import SOURCE_CHECKOUT, shared_data_dir
 from inference_backend.evaluation.benchmark import Entry
 from inference_backend.evaluation.panels import Tile, save_panel
 from inference_backend.evaluation.report import commands_so_far, markdown_table, reproduce_line, write_document
-from inference_backend.evaluation.slice_drop import cross_visit_prediction, rigid_transform, slice_drop, slice_drop_scores, two_visit_agreement
+from inference_backend.evaluation.slice_drop import rigid_transform, slice_drop, slice_drop_scores, two_visit_agreement, two_visit_prediction
 from inference_backend.imaging.io import read_volume
 from inference_backend.imaging.uncertainty import sd_percent, tint_range
 from inference_backend.imaging.volume import Volume
@@ -157,7 +157,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     ]  # fmt: skip
 
 
-def two_visits(scans: list, entries: list[Entry], results: dict) -> list[dict]:
+def two_visits(scans: list[ClinicalScan], entries: list[Entry], results: dict[tuple[str, str], Volume]) -> list[dict]:
     """Per patient with two visits of a contrast and per learned method: the registered pair's
     agreement, and how well each visit's result predicts the other visit's acquired slices."""
     by_contrast: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
@@ -174,13 +174,9 @@ def two_visits(scans: list, entries: list[Entry], results: dict) -> list[dict]:
                 continue
             scores = two_visit_agreement(results[(first, entry.label)], results[(second, entry.label)],
                                          results[(first, "bspline")], results[(second, "bspline")], transform)  # fmt: skip
-            predictions = [
-                cross_visit_prediction(results[(into, "acquired")], results[(into, "bspline")].grid,
-                                       {"result": results[(source, entry.label)], "bspline": results[(source, "bspline")]}, moving)
-                for into, source, moving in ((first, second, transform), (second, first, transform.GetInverse()))
-            ]  # fmt: skip
-            for key in ("result", "bspline"):
-                scores[f"{key}_predicts_psnr"] = round(float(np.mean([p[key] for p in predictions])), 4)
+            made = {name: {"result": results[(name, entry.label)], "bspline": results[(name, "bspline")]} for name in (first, second)}
+            predicted = two_visit_prediction((results[(first, "acquired")], results[(second, "acquired")]), (made[first], made[second]), transform)
+            scores |= {f"{key}_predicts_psnr": value for key, value in predicted.items()}
             rows.append({"patient": patient, "contrast": contrast, "method": entry.label, **scores})
             print(rows[-1], flush=True)
     return rows

@@ -34,3 +34,13 @@ def test_no_script_imports_another():
         if module.split(".")[0] in names
     ]
     assert not found, found
+
+
+def test_the_results_list_each_command_behind_them_once(monkeypatch):
+    from inference_backend.evaluation.report import commands_so_far, reproduce_line
+
+    earlier = {"commands": [".venv/bin/python benchmarks/x.py --scans p03", ".venv/bin/python benchmarks/x.py --scans p12 --update"]}
+    monkeypatch.setattr(sys, "argv", ["benchmarks/x.py", "--scans", "p03"])  # run again: its rows replace the first run's
+    assert commands_so_far("benchmarks/x.py", earlier) == [".venv/bin/python benchmarks/x.py --scans p12 --update", ".venv/bin/python benchmarks/x.py --scans p03"]
+    monkeypatch.setattr(sys, "argv", ["benchmarks/x.py", "--methods", "a b"])
+    assert reproduce_line(commands_so_far("benchmarks/x.py", {})) == "Reproduce: `.venv/bin/python benchmarks/x.py --methods 'a b'`."

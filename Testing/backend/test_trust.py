@@ -14,7 +14,7 @@ from conftest import make_volume
 from inference_backend import pipeline
 from inference_backend.cli import main
 from inference_backend.evaluation.lesion_fidelity import LesionTruth, lesion_scores
-from inference_backend.evaluation.slice_drop import cross_visit_prediction, slice_drop, slice_drop_scores
+from inference_backend.evaluation.slice_drop import rigid_transform, slice_drop, slice_drop_scores, two_visit_prediction
 from inference_backend.imaging.io import read_volume, write_volume
 from inference_backend.imaging.resampling import resample
 from inference_backend.imaging.target import Refinement
@@ -168,16 +168,16 @@ def test_slice_drop_scores_a_result_at_the_slices_the_scanner_measured():
     assert slice_drop_scores(drop, truth_on_target.with_array(flat))["psnr"] < exact["psnr"] - 10
 
 
-def test_a_visit_is_predicted_from_the_other_visits_result_moved_and_averaged_over_its_slabs():
-    import SimpleITK as sitk
-
+def test_each_visit_is_predicted_from_the_other_visits_result_registered_and_averaged_over_its_slabs():
     truth, _ = head_with_lesion()
-    acquired, refinement = thick_slices(truth)  # this visit: 4 mm slices
-    fine = refinement.target
-    shifted = np.roll(truth, 3, axis=0)  # the other visit: the head 3 mm further along x, another scanner gain
-    other = {"sharp": Volume(1.3 * shifted + 10, fine), "smooth along z": Volume(1.3 * ndimage.gaussian_filter1d(shifted, 4.0, axis=2) + 10, fine)}
-    moved = sitk.TranslationTransform(3, (3.0, 0.0, 0.0))  # this visit's points into the other's
-    scores = cross_visit_prediction(acquired, fine, other, moved)
-    assert scores["sharp"] > 33 and scores["sharp"] > scores["smooth along z"] + 5  # only the scan's noise differs
-    unmoved = cross_visit_prediction(acquired, fine, other, sitk.TranslationTransform(3, (0.0, 0.0, 0.0)))
-    assert unmoved["sharp"] < scores["sharp"] - 10
+    moved = np.roll(truth, (3, 0, 2), axis=(0, 1, 2))  # the second visit: the head 3 mm along x, its slabs 2 mm off along z
+    scans = (thick_slices(truth)[0], thick_slices(moved, seed=1)[0])
+    fine = thick_slices(truth)[1].target
+    made = tuple({"sharp": Volume(gain * head, fine), "smooth along z": Volume(gain * ndimage.gaussian_filter1d(head, 4.0, axis=2), fine)}
+                 for head, gain in ((truth, 1.0), (moved, 1.3)))  # another scanner gain at the second visit  # fmt: skip
+    transform = rigid_transform(made[0]["smooth along z"], made[1]["smooth along z"])  # found on the smooth pair, as on B-spline's
+    np.testing.assert_allclose(transform.TransformPoint((20.0, 20.0, 20.0)), (23.0, 20.0, 22.0), atol=0.3)  # the first's points into the second's
+    scores = two_visit_prediction(scans, made, transform)
+    assert scores["sharp"] > 33 and scores["sharp"] > scores["smooth along z"] + 5  # only the scans' noise differs
+    backwards = two_visit_prediction(scans, made, transform.GetInverse())
+    assert backwards["sharp"] < scores["sharp"] - 10

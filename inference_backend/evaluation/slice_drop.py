@@ -15,11 +15,14 @@ most. A smoother pair agrees more whether or not it is right, so the visits are 
 against real measurements: each visit's result, moved onto the other visit, averaged over that
 visit's slabs (whose positions differ from its own) and compared with the slices that visit
 acquired. What a result draws between its own slices is scored there against what a scanner
-measured, at the acquired resolution, where no method gains from being smooth.
+measured, at the acquired resolution, where no method gains from being smooth. Nothing is left
+out there: what changed between the visits weighs on every method alike, and a region chosen
+from the methods' own errors would score each against the others.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -29,8 +32,11 @@ from inference_backend.imaging.target import Refinement, target_grid
 from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.operators.acquisition import AcquisitionModel
 
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
 FINE_MM = 1.0  # the results are made this fine (about) along the slice axis, then averaged over the slabs
-CHANGED_SHARE = 0.02  # the share of head voxels taken as changed between visits (largest B-spline differences)
+CHANGED_SHARE = 0.02  # the share of head voxels the agreement of a pair takes as changed between visits (largest B-spline differences)
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,9 @@ def slice_drop_scores(drop: SliceDrop, result: Volume) -> dict[str, float]:
     }
 
 
-def two_visit_agreement(first: Volume, second: Volume, first_bspline: Volume, second_bspline: Volume, transform) -> dict[str, float]:
+def two_visit_agreement(
+    first: Volume, second: Volume, first_bspline: Volume, second_bspline: Volume, transform: sitk.Transform
+) -> dict[str, float]:
     """How well each pair agrees with ``second`` moved onto ``first`` by ``transform`` (found on
     the B-spline pair: :func:`rigid_transform`), outside what changed: PSNR and SSIM of the
     result pair and of the B-spline pair."""
@@ -112,32 +120,39 @@ def two_visit_agreement(first: Volume, second: Volume, first_bspline: Volume, se
     return scores
 
 
-def cross_visit_prediction(acquired: Volume, fine: Grid, others: dict[str, Volume], transform) -> dict[str, float]:
+def cross_visit_prediction(acquired: Volume, fine: Grid, others: dict[str, Volume], transform: sitk.Transform) -> dict[str, float]:
     """How well each of ``others`` (the other visit's results on one grid, by name) predicts the
     slices ``acquired`` holds: moved onto ``fine`` (a grid of this visit's results) by ``transform``,
     averaged over this visit's slabs, its intensities matched by a least-squares line (the
-    visits' scanner gains differ), PSNR in the head and in both fields of view, outside the
-    :data:`CHANGED_SHARE` where any prediction differs most (what changed, or moved)."""
+    visits' scanner gains differ), PSNR in the head and in both fields of view."""
     model = AcquisitionModel.of(Refinement(acquired.grid, fine))
     measured = acquired.array.astype(np.float64)
     their_grid = next(iter(others.values())).grid
     in_view = model(resampled(Volume(np.ones(their_grid.size, np.float32), their_grid), fine, transform, "linear")) > 0.999
     region = head_mask(measured) & in_view
-    predictions = {}
+    scores = {}
     for name, volume in others.items():
         predicted = model(resampled(volume, fine, transform))
         slope, offset = np.polyfit(predicted[region], measured[region], 1)
-        predictions[name] = slope * predicted + offset
-    changed = np.zeros(measured.shape, bool)
-    for predicted in predictions.values():
-        difference = np.abs(predicted - measured)
-        changed |= difference > np.quantile(difference[region], 1 - CHANGED_SHARE)
-    return {name: round(psnr(measured, predicted, region & ~changed), 4) for name, predicted in predictions.items()}
+        scores[name] = round(psnr(measured, slope * predicted + offset, region), 4)
+    return scores
 
 
-def rigid_transform(fixed: Volume, moving: Volume):
+def two_visit_prediction(
+    acquired: tuple[Volume, Volume], results: tuple[dict[str, Volume], dict[str, Volume]], transform: sitk.Transform
+) -> dict[str, float]:
+    """:func:`cross_visit_prediction` both ways, averaged per result name: the second visit's
+    results predicting the first visit's slices through ``transform`` (the first's points into
+    the second's: :func:`rigid_transform`), and the first's predicting the second's through its
+    inverse."""
+    into_first = cross_visit_prediction(acquired[0], next(iter(results[0].values())).grid, results[1], transform)
+    into_second = cross_visit_prediction(acquired[1], next(iter(results[1].values())).grid, results[0], transform.GetInverse())
+    return {name: round((into_first[name] + into_second[name]) / 2, 4) for name in into_first}
+
+
+def rigid_transform(fixed: Volume, moving: Volume) -> sitk.Transform:
     """The rigid transform taking ``fixed``'s points into ``moving`` (Mattes mutual information,
-    three resolutions), as SimpleITK registers it."""
+    three resolutions), as SimpleITK registers it; on one thread, so that a rerun finds the same."""
     import SimpleITK as sitk
 
     from inference_backend.imaging.itk import to_sitk
@@ -154,10 +169,11 @@ def rigid_transform(fixed: Volume, moving: Volume):
     registration.SetShrinkFactorsPerLevel([4, 2, 1])
     registration.SetSmoothingSigmasPerLevel([2, 1, 0])
     registration.SetInitialTransform(initial, inPlace=False)
+    registration.SetNumberOfThreads(1)
     return registration.Execute(fixed_image, moving_image)
 
 
-def resampled(volume: Volume, grid: Grid, transform, interpolator: str = "bspline") -> np.ndarray:
+def resampled(volume: Volume, grid: Grid, transform: sitk.Transform, interpolator: Literal["bspline", "linear"] = "bspline") -> np.ndarray:
     """``volume`` on ``grid`` through ``transform`` (0 outside its field of view)."""
     import SimpleITK as sitk
 
