@@ -90,7 +90,8 @@ def main() -> None:
 
     rows = [row for row in earlier.get("slice_drop", []) if kept(row) or args.whole_scans_only]
     whole = [row for row in earlier.get("whole_scan", []) if kept(row) or args.slice_drop_only]
-    results: dict[tuple[str, str], Volume] = {}  # (scan, method) -> whole-scan result; (scan, "acquired") -> the scan
+    results: dict[tuple[str, str], Volume] = {}  # (scan, method) -> whole-scan result
+    acquired_scans: dict[str, Volume] = {}  # scan -> what the scanner acquired, for the scans run whole
     scans = clinical_scans(data, patients, contrasts)
     for scan in scans:
         acquired = read_volume(scan.path)
@@ -109,7 +110,7 @@ def main() -> None:
             continue
         axis = int(np.argmax(acquired.grid.spacing))
         scale = tuple(float(WHOLE_SCAN_REFINEMENT) if a == axis else 1.0 for a in range(3))
-        results[(scan.name, "acquired")] = acquired
+        acquired_scans[scan.name] = acquired
         for entry in entries:
             outputs, seconds = run(acquired, entry, JobOptions(scale=scale))
             results[(scan.name, entry.label)] = outputs.sr
@@ -118,7 +119,7 @@ def main() -> None:
                           "consistency_rms_sd": consistency["rms_sd"], "beyond_3sd_share": consistency["beyond_3sd_share"],
                           "negative_share": round(float((outputs.sr.array < 0).mean()), 6), "seconds": round(seconds, 1)})  # fmt: skip
             print(whole[-1], flush=True)
-    visits = [row for row in earlier.get("two_visits", []) if kept(row) or args.slice_drop_only] + two_visits(scans, entries, results)
+    visits = [row for row in earlier.get("two_visits", []) if kept(row) or args.slice_drop_only] + two_visits(scans, entries, results, acquired_scans)
     summary = summarise(rows)
     commands = commands_so_far("benchmarks/clinical_real.py", earlier)
     if args.panels:
@@ -157,7 +158,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     ]  # fmt: skip
 
 
-def two_visits(scans: list[ClinicalScan], entries: list[Entry], results: dict[tuple[str, str], Volume]) -> list[dict]:
+def two_visits(scans: list[ClinicalScan], entries: list[Entry], results: dict[tuple[str, str], Volume], acquired: dict[str, Volume]) -> list[dict]:
     """Per patient with two visits of a contrast and per learned method: the registered pair's
     agreement, and how well each visit's result predicts the other visit's acquired slices."""
     by_contrast: dict[tuple[str, str], dict[int, str]] = defaultdict(dict)
@@ -175,7 +176,7 @@ def two_visits(scans: list[ClinicalScan], entries: list[Entry], results: dict[tu
             scores = two_visit_agreement(results[(first, entry.label)], results[(second, entry.label)],
                                          results[(first, "bspline")], results[(second, "bspline")], transform)  # fmt: skip
             made = {name: {"result": results[(name, entry.label)], "bspline": results[(name, "bspline")]} for name in (first, second)}
-            predicted = two_visit_prediction((results[(first, "acquired")], results[(second, "acquired")]), (made[first], made[second]), transform)
+            predicted = two_visit_prediction((acquired[first], acquired[second]), (made[first], made[second]), transform)
             scores |= {f"{key}_predicts_psnr": value for key, value in predicted.items()}
             rows.append({"patient": patient, "contrast": contrast, "method": entry.label, **scores})
             print(rows[-1], flush=True)

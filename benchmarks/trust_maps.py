@@ -82,6 +82,10 @@ def overlay_rows(case: Case, method: str, estimate: np.ndarray, variance: np.nda
     return rows
 
 
+def consistency_row(role: str, case: Case, result: str, summary: dict) -> dict:
+    return {"role": role, "case": case.name, "result": result, "rms_sd": summary["rms_sd"], "beyond_3sd": summary["beyond_3sd_share"]}
+
+
 def erased_lesion(estimate: np.ndarray, head: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The result with a bright 6 mm structure inside the head replaced by its surroundings."""
     smooth = ndimage.gaussian_filter(estimate, 1.0)
@@ -115,7 +119,7 @@ def main() -> None:
             refinement = Refinement(case.degraded.grid, case.reference.grid, case.slice_thickness)
             bspline = run_case(case, "interpolation", {"kind": "bspline"}, 1, "cpu")[0].sr.array
             summary = consistency_map(case.reference.with_array(bspline), case.degraded, refinement).summary
-            consistency.append({"role": role, "case": case.name, "result": "B-spline", "rms_sd": summary["rms_sd"], "beyond_3sd": summary["beyond_3sd_share"]})
+            consistency.append(consistency_row(role, case, "B-spline", summary))
             for method in args.methods.split(","):
                 outputs = run_case(case, method, {}, args.samples, "cpu", keep_samples=True)[0]
                 estimate, variance = outputs.sr.array, outputs.variance.array
@@ -132,10 +136,10 @@ def main() -> None:
                                 "spearman_consistency": rank(reference, estimate, np.abs(residual), head),
                                 "spearman_sd_with_consistency": rank(reference, estimate, with_consistency, head),
                                 "coverage_90": round(coverage(reference, estimate, variance, head), 4)})  # fmt: skip
-                for label, result in (("result", estimate), ("lesion erased", erased_lesion(estimate, head, rng)[0]), ("intensity +5%", estimate * 1.05)):
+                consistency.append(consistency_row(role, case, f"{method}: result", contradiction.summary))
+                for label, result in (("lesion erased", erased_lesion(estimate, head, rng)[0]), ("intensity +5%", estimate * 1.05)):
                     summary = consistency_map(case.reference.with_array(result), case.degraded, refinement).summary
-                    consistency.append({"role": role, "case": case.name, "result": f"{method}: {label}", "rms_sd": summary["rms_sd"],
-                                        "beyond_3sd": summary["beyond_3sd_share"]})  # fmt: skip
+                    consistency.append(consistency_row(role, case, f"{method}: {label}", summary))
                 print(overlay[-len(LEVELS) - len(RELATIVE) - 1:], ranking[-1], consistency[-3:], flush=True)
     lines = ["# Trust maps on whole volumes", "", __doc__.split("\n\n", 2)[2].split("Writes")[0].strip(), "",
              "## The overlay's tint level", "", *markdown_table(overlay), "", "## How the uncertainty ranks the error", "", *markdown_table(ranking), "",

@@ -9,21 +9,18 @@ of cortical misfit move them little, while a deformable fit would cost minutes.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 from skimage.filters import threshold_multiotsu
 
 from inference_backend.data.datasets import load_mni152, load_mni152_brain_mask
+from inference_backend.evaluation.registration import register
 from inference_backend.imaging.head import head_mask
 from inference_backend.imaging.itk import to_sitk
 from inference_backend.imaging.volume import Volume
 
 STRIP_EROSION_VOXELS = 5  # cuts the thin bridges between brain and scalp
-SAMPLING_SEED = 1  # the metric's random samples; SimpleITK reads 0 as "seed from the wall clock"
 
 
 def rough_brain(array: np.ndarray) -> np.ndarray:
@@ -41,37 +38,8 @@ def rough_brain(array: np.ndarray) -> np.ndarray:
 
 def register_affine(fixed: Volume, moving: Volume) -> sitk.Transform:
     """Affine transform mapping ``fixed`` physical points onto ``moving`` (ITK's convention),
-    initialised at the centres of mass and refined coarse to fine; the same transform every run
-    (a fixed sampling seed, one thread)."""
-    fixed_image, moving_image = to_sitk(fixed, np.float32), to_sitk(moving, np.float32)
-    initial = sitk.CenteredTransformInitializer(
-        fixed_image, moving_image, sitk.AffineTransform(3), sitk.CenteredTransformInitializerFilter.MOMENTS
-    )
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.05, SAMPLING_SEED)
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=200)
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel([4, 2, 1])
-    method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    method.SetInitialTransform(initial, inPlace=False)
-    with single_threaded():
-        return method.Execute(fixed_image, moving_image)
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """SimpleITK on one thread: threads sum the metric and the pyramid's filters in a varying
-    order, and 200 optimiser steps grow those last-bit differences into a different mask."""
-    threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    try:
-        yield
-    finally:
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    the same every run."""
+    return register(fixed, moving, sitk.AffineTransform(3), histogram_bins=32)
 
 
 def atlas_brain_mask(scan: Volume) -> np.ndarray:

@@ -151,26 +151,12 @@ def two_visit_prediction(
 
 
 def rigid_transform(fixed: Volume, moving: Volume) -> sitk.Transform:
-    """The rigid transform taking ``fixed``'s points into ``moving`` (Mattes mutual information,
-    three resolutions), as SimpleITK registers it; on one thread, so that a rerun finds the same."""
+    """The rigid transform taking ``fixed``'s points into ``moving``, the same every run."""
     import SimpleITK as sitk
 
-    from inference_backend.imaging.itk import to_sitk
+    from inference_backend.evaluation.registration import register
 
-    fixed_image, moving_image = to_sitk(fixed, np.float32), to_sitk(moving, np.float32)
-    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS)
-    registration = sitk.ImageRegistrationMethod()
-    registration.SetMetricAsMattesMutualInformation(numberOfHistogramBins=50)
-    registration.SetMetricSamplingStrategy(registration.RANDOM)
-    registration.SetMetricSamplingPercentage(0.05, seed=0)
-    registration.SetInterpolator(sitk.sitkLinear)
-    registration.SetOptimizerAsRegularStepGradientDescent(learningRate=1.0, minStep=1e-4, numberOfIterations=200)
-    registration.SetOptimizerScalesFromPhysicalShift()
-    registration.SetShrinkFactorsPerLevel([4, 2, 1])
-    registration.SetSmoothingSigmasPerLevel([2, 1, 0])
-    registration.SetInitialTransform(initial, inPlace=False)
-    registration.SetNumberOfThreads(1)
-    return registration.Execute(fixed_image, moving_image)
+    return register(fixed, moving, sitk.Euler3DTransform(), histogram_bins=50)
 
 
 def resampled(volume: Volume, grid: Grid, transform: sitk.Transform, interpolator: Literal["bspline", "linear"] = "bspline") -> np.ndarray:
