@@ -13,9 +13,10 @@ which no model saw; 4 mm slices), and the held-out ones, where they are only mea
   the error is where it tints than where it does not, and the share of the largest errors it tints;
 * the ranking: Spearman's correlation between each voxel's SD and its absolute error in the head,
   beside other predictors of the error (the samples' spread before it is pooled over each voxel's
-  neighbours, the detail the method added over B-spline, SD + detail, the consistency residual
-  brought onto the result's grid, and the SD combined with it), and the coverage of the map's 90%
-  interval (mean +- 1.645 SD);
+  neighbours, pooled twice as wide, the map two of the samples give (against their own mean's
+  error: does the ranking grow with the samples?), the detail the method added over B-spline,
+  SD + detail, the consistency residual brought onto the result's grid, and the SD combined with
+  it), and the coverage of the map's 90% interval (mean +- 1.645 SD);
 * the consistency map of every result, B-spline's too, and of the result with a lesion erased
   and with its intensity shifted by 5% (what the map must catch).
 
@@ -125,12 +126,15 @@ def main() -> None:
                 estimate, variance = outputs.sr.array, outputs.variance.array
                 overlay += [dict(row, role=role) for row in overlay_rows(case, method, estimate, variance)]
                 detail = np.abs(estimate - bspline)
+                spread, pair = outputs.samples.var(axis=0), outputs.samples[:2]
                 head, reference = case.mask, case.reference.array
                 contradiction = consistency_map(case.reference.with_array(estimate), case.degraded, refinement)
                 residual = resample(contradiction.residual, case.reference.grid, "linear").array * contradiction.summary["noise_sd"]
                 with_consistency = np.sqrt(variance + CONSISTENCY_WEIGHT * pooled(residual**2, POOLING_SD_VOXELS))
                 ranking.append({"role": role, "case": case.name, "method": method, "spearman_sd": rank(reference, estimate, np.sqrt(variance), head),
-                                "spearman_unpooled_spread": rank(reference, estimate, outputs.samples.var(axis=0), head),
+                                "spearman_unpooled_spread": rank(reference, estimate, spread, head),
+                                "spearman_pooled_2_voxels": rank(reference, estimate, pooled(spread, 2 * POOLING_SD_VOXELS), head),
+                                "spearman_sd_2_samples": rank(reference, pair.mean(axis=0), pooled(pair.var(axis=0), POOLING_SD_VOXELS), head),
                                 "spearman_detail": rank(reference, estimate, detail, head),
                                 "spearman_sd_plus_detail": rank(reference, estimate, np.sqrt(variance) + detail, head),
                                 "spearman_consistency": rank(reference, estimate, np.abs(residual), head),

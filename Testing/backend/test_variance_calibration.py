@@ -12,6 +12,7 @@ from inference_backend.evaluation.calibration import (
     conformal_scale,
     coverage,
     gaussian_nll,
+    interval_scale,
     pooled_conformal_scale,
     reliability,
     subset_statistics,
@@ -55,6 +56,12 @@ def test_fewer_samples_need_a_wider_factor_and_their_runs_are_calibrated_togethe
     # error of an N-sample mean over its std estimate: sqrt(1 + 1/N) t_{N-1}; 90% quantiles 6.31 * 1.22, 1.89 * 1.06
     assert pooled_conformal_scale(reference, pairs, mask) == pytest.approx(6.314 * np.sqrt(1.5) / 1.645, rel=0.05)
     assert pooled_conformal_scale(reference, eights, mask) == pytest.approx(1.895 * np.sqrt(1.125) / 1.645, rel=0.05)
+
+
+def test_the_factor_is_the_standardised_errors_quantile_over_z_and_a_voxel_of_no_spread_does_not_count():
+    errors = np.r_[np.linspace(0.0, 3.29, 1001), np.inf]  # one voxel the map holds certain but wrong
+    assert interval_scale(errors, 0.9) == pytest.approx(0.9 * 3.29 / 1.6449, rel=1e-3)
+    assert interval_scale(errors, 0.5) == pytest.approx(0.5 * 3.29 / 0.6745, rel=1e-3)
 
 
 def test_the_card_entry_of_the_nearest_sample_count_and_factor_applies():

@@ -53,8 +53,13 @@ def pooled_conformal_scale(
     reference: np.ndarray, estimates: list[tuple[np.ndarray, np.ndarray]], mask: np.ndarray, level: float = 0.9
 ) -> float:
     """:func:`conformal_scale` over the voxels of several (mean, variance) estimates of one reference."""
-    z = np.concatenate([standardised_errors(reference, mean, variance, mask) for mean, variance in estimates])
-    return float(np.quantile(z[np.isfinite(z)], level) / stats.norm.ppf(0.5 + level / 2))
+    return interval_scale(np.concatenate([standardised_errors(reference, mean, variance, mask) for mean, variance in estimates]), level)
+
+
+def interval_scale(standardised: np.ndarray, level: float = 0.9) -> float:
+    """The factor c on the standard deviation that puts ``level`` of these standardised errors
+    within z c (split conformal: their ``level`` quantile over the Gaussian's z)."""
+    return float(np.quantile(standardised[np.isfinite(standardised)], level) / stats.norm.ppf(0.5 + level / 2))
 
 
 def subset_statistics(samples: np.ndarray, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
