@@ -9,12 +9,11 @@ from scipy import ndimage
 
 from conftest import make_volume
 from inference_backend.evaluation.calibration import (
-    conformal_scale,
     coverage,
     gaussian_nll,
     interval_scale,
-    pooled_conformal_scale,
     reliability,
+    standardised_errors,
     subset_statistics,
 )
 from inference_backend.imaging.volume import Grid
@@ -34,7 +33,7 @@ def test_an_over_confident_map_is_scaled_until_its_intervals_hold():
     variance = np.ones_like(reference)  # ... the map says 1
     mask = np.ones(reference.shape, bool)
     assert coverage(reference, mean, variance, mask) == pytest.approx(0.59, abs=0.02)  # P(|z| < 1.645 / 2)
-    scale = conformal_scale(reference, mean, variance, mask)
+    scale = interval_scale(standardised_errors(reference, mean, variance, mask))
     assert scale == pytest.approx(2.0, rel=0.03)
     assert coverage(reference, mean, variance * scale**2, mask) == pytest.approx(0.9, abs=0.005)
     assert gaussian_nll(reference, mean, variance * scale**2, mask) < gaussian_nll(reference, mean, variance, mask)
@@ -54,8 +53,9 @@ def test_fewer_samples_need_a_wider_factor_and_their_runs_are_calibrated_togethe
     np.testing.assert_allclose(pairs[1][0], samples[2:4].mean(0))
     np.testing.assert_allclose(eights[0][1], samples.var(0, ddof=1))
     # error of an N-sample mean over its std estimate: sqrt(1 + 1/N) t_{N-1}; 90% quantiles 6.31 * 1.22, 1.89 * 1.06
-    assert pooled_conformal_scale(reference, pairs, mask) == pytest.approx(6.314 * np.sqrt(1.5) / 1.645, rel=0.05)
-    assert pooled_conformal_scale(reference, eights, mask) == pytest.approx(1.895 * np.sqrt(1.125) / 1.645, rel=0.05)
+    scale_of = lambda runs: interval_scale(np.concatenate([standardised_errors(reference, m, v, mask) for m, v in runs]))  # noqa: E731
+    assert scale_of(pairs) == pytest.approx(6.314 * np.sqrt(1.5) / 1.645, rel=0.05)
+    assert scale_of(eights) == pytest.approx(1.895 * np.sqrt(1.125) / 1.645, rel=0.05)
 
 
 def test_the_factor_is_the_standardised_errors_quantile_over_z_and_a_voxel_of_no_spread_does_not_count():

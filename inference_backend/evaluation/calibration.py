@@ -43,19 +43,6 @@ def gaussian_nll(reference: np.ndarray, mean: np.ndarray, variance: np.ndarray, 
     return float(np.mean(0.5 * np.log(2 * np.pi * var) + error**2 / (2 * var)))
 
 
-def conformal_scale(reference: np.ndarray, mean: np.ndarray, variance: np.ndarray, mask: np.ndarray, level: float = 0.9) -> float:
-    """The factor c on the standard deviation such that ``level`` of the voxels lie within
-    mean +- z c sigma (split conformal calibration of the standardised error)."""
-    return pooled_conformal_scale(reference, [(mean, variance)], mask, level)
-
-
-def pooled_conformal_scale(
-    reference: np.ndarray, estimates: list[tuple[np.ndarray, np.ndarray]], mask: np.ndarray, level: float = 0.9
-) -> float:
-    """:func:`conformal_scale` over the voxels of several (mean, variance) estimates of one reference."""
-    return interval_scale(np.concatenate([standardised_errors(reference, mean, variance, mask) for mean, variance in estimates]), level)
-
-
 def interval_scale(standardised: np.ndarray, level: float = 0.9) -> float:
     """The factor c on the standard deviation that puts ``level`` of these standardised errors
     within z c (split conformal: their ``level`` quantile over the Gaussian's z)."""
