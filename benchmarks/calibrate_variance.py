@@ -29,7 +29,7 @@ from scipy import stats
 from inference_backend.assets import BUNDLED_DIR
 from inference_backend.data.datasets import SOURCE_CHECKOUT
 from inference_backend.evaluation.benchmark import acquisition_cases, real_scans
-from inference_backend.evaluation.calibration import interval_scale, standardised_errors, subset_statistics
+from inference_backend.evaluation.calibration import interval_scale, standardised_errors_of_runs, subset_statistics
 from inference_backend.evaluation.report import write_results
 from inference_backend.job import JobOptions
 from inference_backend.methods.variance_calibration import POOLING_SD_VOXELS, pooled, sampling_options
@@ -54,25 +54,24 @@ def main() -> None:
     rows = [{"pooling_sd_voxels": 0.0} | row for row in json.loads(earlier.read_text())["rows"] if row["method"] not in methods] if earlier.exists() else []
     for method in methods:
         model = METHODS[method].weights[0]
-        errors: dict[tuple[str, str, str], list[np.ndarray]] = {}  # (samples, acquisition, factor) -> each scan's standardised errors
-        fitted = []
+        per_scan: dict[tuple[str, str, str], list[float]] = {}  # (samples, acquisition, factor) -> each scan's factor
+        fitted = []  # (row, key, standardised errors): each case's coverage is scored once the scans' mean is known
         for case in cases:
             job = JobOptions(
                 method=method, method_options={"variance": "raw"}, scale=tuple(float(f) for f in case.factors), samples=args.samples, keep_samples=True
             )
             samples = process(case.degraded, job).samples
-            reference, mask = case.reference.array, case.mask
             for count in [c for c in SAMPLE_COUNTS if c <= args.samples]:
-                estimates = [(mean, pooled(variance, POOLING_SD_VOXELS)) for mean, variance in subset_statistics(samples, count)]
-                z = np.concatenate([standardised_errors(reference, mean, variance, mask) for mean, variance in estimates]).astype(np.float32)
+                runs = [(mean, pooled(variance, POOLING_SD_VOXELS)) for mean, variance in subset_statistics(samples, count)]
+                z = standardised_errors_of_runs(case.reference.array, runs, case.mask).astype(np.float32)
                 key = (str(count), case.acquisition, str(max(case.factors)))
-                errors.setdefault(key, []).append(z)
-                fitted.append(({"pooling_sd_voxels": POOLING_SD_VOXELS, "method": method, "case": case.name, "samples": count, "runs": len(estimates),
-                                "coverage_90_raw": round(float(np.mean(z <= Z)), 4), "scale_on_std": round(interval_scale(z, LEVEL), 3)},
-                               key, z))  # fmt: skip
+                scale = interval_scale(z, LEVEL)
+                per_scan.setdefault(key, []).append(scale)
+                fitted.append(({"pooling_sd_voxels": POOLING_SD_VOXELS, "method": method, "case": case.name, "samples": count, "runs": len(runs),
+                                "coverage_90_raw": round(float(np.mean(z <= Z)), 4), "scale_on_std": round(scale, 3)}, key, z))  # fmt: skip
         scales: dict[str, dict[str, dict[str, float]]] = {}
-        for (count, acquisition, factor), per_scan in errors.items():
-            scales.setdefault(count, {}).setdefault(acquisition, {})[factor] = round(float(np.mean([interval_scale(z, LEVEL) for z in per_scan])), 4)
+        for (count, acquisition, factor), factors in per_scan.items():
+            scales.setdefault(count, {}).setdefault(acquisition, {})[factor] = round(float(np.mean(factors)), 4)
         for row, (count, acquisition, factor), z in fitted:
             stored = scales[count][acquisition][factor]
             rows.append(row | {"stored_scale": stored, "coverage_90_calibrated": round(float(np.mean(z <= Z * stored)), 4)})

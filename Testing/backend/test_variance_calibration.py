@@ -14,6 +14,7 @@ from inference_backend.evaluation.calibration import (
     interval_scale,
     reliability,
     standardised_errors,
+    standardised_errors_of_runs,
     subset_statistics,
 )
 from inference_backend.imaging.volume import Grid
@@ -53,9 +54,8 @@ def test_fewer_samples_need_a_wider_factor_and_their_runs_are_calibrated_togethe
     np.testing.assert_allclose(pairs[1][0], samples[2:4].mean(0))
     np.testing.assert_allclose(eights[0][1], samples.var(0, ddof=1))
     # error of an N-sample mean over its std estimate: sqrt(1 + 1/N) t_{N-1}; 90% quantiles 6.31 * 1.22, 1.89 * 1.06
-    scale_of = lambda runs: interval_scale(np.concatenate([standardised_errors(reference, m, v, mask) for m, v in runs]))  # noqa: E731
-    assert scale_of(pairs) == pytest.approx(6.314 * np.sqrt(1.5) / 1.645, rel=0.05)
-    assert scale_of(eights) == pytest.approx(1.895 * np.sqrt(1.125) / 1.645, rel=0.05)
+    assert interval_scale(standardised_errors_of_runs(reference, pairs, mask)) == pytest.approx(6.314 * np.sqrt(1.5) / 1.645, rel=0.05)
+    assert interval_scale(standardised_errors_of_runs(reference, eights, mask)) == pytest.approx(1.895 * np.sqrt(1.125) / 1.645, rel=0.05)
 
 
 def test_the_factor_is_the_standardised_errors_quantile_over_z_and_a_voxel_of_no_spread_does_not_count():

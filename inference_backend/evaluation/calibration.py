@@ -22,6 +22,11 @@ def standardised_errors(reference: np.ndarray, mean: np.ndarray, variance: np.nd
         return np.where(std > 0, error / std, np.where(error > 0, np.inf, 0.0))
 
 
+def standardised_errors_of_runs(reference: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]], mask: np.ndarray) -> np.ndarray:
+    """:func:`standardised_errors` of several (mean, variance) estimates of one reference, together."""
+    return np.concatenate([standardised_errors(reference, mean, variance, mask) for mean, variance in runs])
+
+
 def coverage(reference: np.ndarray, mean: np.ndarray, variance: np.ndarray, mask: np.ndarray, level: float = 0.9) -> float:
     """Fraction of voxels whose truth lies within the central Gaussian ``level`` interval
     (mean +- z sigma; 1.645 sigma for 90%)."""
