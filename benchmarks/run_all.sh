@@ -143,3 +143,20 @@ $MRISR benchmark --suite tuning --cases chris_t1-slab_through-plane-x4 --samples
 $MRISR benchmark --suite headline --cases seg3D_MR_through-plane --samples 8 --out benchmarks/results/studies/variance-calibration/seg3D_MR --progress none --methods "res-srdiff msp-sr srmri"
 $MRISR benchmark --suite headline --cases seg3D_MR_through-plane --samples 2 --out benchmarks/results/studies/variance-calibration/seg3D_MR-2samples --progress none --methods "res-srdiff msp-sr srmri"
 $MRISR benchmark --suite clinical --cases ms_p07_FLAIR_5mm --samples 8 --out benchmarks/results/studies/variance-calibration/ms_p07_FLAIR --progress none --methods "res-srdiff msp-sr srmri"
+# Trust (#34) and real clinical thick slices (#38): the lesion suite, the real clinical scans (the held-out patients p03
+# and p12 are scored, never trained or tuned on), Res-SRDiff's variance calibrated on two training scans, the trust study
+$MRISR benchmark --suite lesions --out benchmarks/results/lesions --progress none --methods "interpolation:kind=bspline res-srdiff msp-sr"
+.venv/bin/python benchmarks/clinical_real.py --methods "interpolation:kind=bspline res-srdiff" --panels
+.venv/bin/python benchmarks/calibrate_variance.py --methods res-srdiff --samples 8
+.venv/bin/python benchmarks/trust_maps.py --methods res-srdiff --samples 4
+.venv/bin/python scripts/slice_view_pictures.py
+# Res-SRDiff's adaptation stopped by the scan's own held-out slices: decided on the training patients and the tuning
+# slabs, then measured on the held-out patients and the degraded clinical cases (an option, not yet the default)
+.venv/bin/python benchmarks/clinical_real.py --methods "res-srdiff:adapt_steps=1000,adapt_check=true" --scans p01,p04 --slice-drop-only \
+  --out benchmarks/results/studies/adaptation-check/training-patients
+$MRISR benchmark --suite tuning --cases through-plane --out benchmarks/results/studies/adaptation-check/tuning --progress none \
+  --methods "res-srdiff:adapt_steps=1000,adapt_check=true"
+.venv/bin/python benchmarks/clinical_real.py --methods "res-srdiff:adapt_steps=1000,adapt_check=true" --scans p03,p12 --slice-drop-only \
+  --out benchmarks/results/studies/adaptation-check/held-out-patients
+$MRISR benchmark --suite clinical --out benchmarks/results/studies/adaptation-check/clinical --progress none \
+  --methods "interpolation:kind=bspline res-srdiff:adapt_steps=1000,adapt_check=true"

@@ -7,9 +7,14 @@ contrast, noise, coil shading and anatomy, the things a network trained on other
 slightly wrong. A few hundred fine-tuning steps on them, starting from the bundled weights,
 adapt the network before it restores the through-plane axis. Only the scan itself is used:
 no reference, no other data. The bundled weights on disk never change.
+
+How long to adapt is the scan's to say: some of its slices are held out of the training pairs,
+and the adaptation keeps the weights that restore them best, stopping once more steps stop
+helping (a T1 is best served early, a T2 keeps gaining: docs/methods/res-srdiff.md).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +28,8 @@ from inference_backend.operators.slice_degradation import Degradation, degraded_
 from inference_backend.progress import Progress
 
 MIN_TISSUE_SHARE = 0.1  # slices with less tissue than this (air above the head) give no pairs
+HELD_OUT_EVERY = 5  # every fifth slice with tissue is held out of the pairs to judge the adaptation
+MIN_HELD_OUT = 2  # fewer held-out slices than this judge nothing: the adaptation runs its steps
 PROFILE = "gaussian"  # the thick-slice model: Gaussian profile, FWHM = slice thickness (the data engine's)
 
 
@@ -30,11 +37,14 @@ PROFILE = "gaussian"  # the thick-slice model: Gaussian profile, FWHM = slice th
 class AdaptationSettings:
     """How long and how fast to adapt (the method's options, whose defaults say why)."""
 
-    steps: int
+    steps: int  # the most steps; fewer where the held-out slices stop improving
     learning_rate: float
     patch: int
     batch_size: int = 8
     seed: int = 0
+    check_every: int = 50  # steps between two checks on the held-out slices
+    patience: int = 4  # checks without a better held-out error before the adaptation stops
+    held_out_patches: int = 32
 
 
 def resampled(image: np.ndarray, zoom: tuple[float, float]) -> np.ndarray:
@@ -63,6 +73,15 @@ def in_slice_images(normalised: np.ndarray, coarse_axis: int) -> list[np.ndarray
     """The scan's acquired slices (perpendicular to its coarse axis) that hold tissue."""
     slices = np.moveaxis(normalised, coarse_axis, 0)
     return [np.ascontiguousarray(s) for s in slices if (s > TISSUE_LEVEL).mean() >= MIN_TISSUE_SHARE]
+
+
+def held_out_split(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training, held-out) slices: every :data:`HELD_OUT_EVERY`-th slice from the middle one
+    of the first run is held out; none where too few would be (the training keeps them all)."""
+    held = set(range(HELD_OUT_EVERY // 2, len(images), HELD_OUT_EVERY))
+    if len(held) < MIN_HELD_OUT:
+        return images, []
+    return [im for i, im in enumerate(images) if i not in held], [im for i, im in enumerate(images) if i in held]
 
 
 class ScanPairs:
@@ -101,25 +120,59 @@ class ScanPairs:
         return {"hr": stack(0), "conditioning": stack(1)}
 
 
+Loss = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
+
+
+class HeldOutCheck:
+    """The error of the adapted network on a fixed batch of held-out pairs (the same patches at
+    every check, so that two checks differ only by the weights)."""
+
+    def __init__(self, pairs: ScanPairs, settings: AdaptationSettings, error: Loss, device: str) -> None:
+        self.batch, self.error = pairs.batch(settings.held_out_patches, device), error
+
+    def __call__(self, net: nn.Module) -> float:
+        with torch.no_grad():
+            return float(self.error(net.eval(), self.batch))
+
+
 def adapt_to_scan(
     net: nn.Module,
-    loss: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor],
+    loss: Loss,
     pairs: ScanPairs,
     settings: AdaptationSettings,
     progress: Progress,
     device: str,
-) -> nn.Module:
+    check: Callable[[nn.Module], float] | None = None,
+) -> int:
     """Fine-tune ``net`` in place on ``pairs`` (Adam, seeded; the global RNG state is restored),
-    and return it in evaluation mode."""
+    leave it in evaluation mode and return the steps its weights were trained for. With a
+    ``check``, the weights kept are those with the lowest held-out error (the bundled ones
+    where no step improves on them), and the training stops after ``patience`` checks
+    without a better one."""
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=settings.learning_rate)
+    best_error, best_step, best_state = (check(net), 0, clone_state(net)) if check else (math.inf, settings.steps, None)
     net.train()
     devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.enable_grad():
         torch.manual_seed(settings.seed)
-        for step in range(settings.steps):
+        for step in range(1, settings.steps + 1):
             value = loss(net, pairs.batch(settings.batch_size, device))
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
-            progress.report((step + 1) / settings.steps, f"step {step + 1}/{settings.steps}, loss {value.item():.4f}")
-    return net.eval()
+            progress.report(step / settings.steps, f"step {step} of {'at most ' if check else ''}{settings.steps}, loss {value.item():.4f}")
+            if check and (step % settings.check_every == 0 or step == settings.steps):
+                error = check(net)
+                if error < best_error:
+                    best_error, best_step, best_state = error, step, clone_state(net)
+                elif step - best_step >= settings.patience * settings.check_every:
+                    break
+                net.train()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return best_step
+
+
+def clone_state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in net.state_dict().items()}

@@ -2,6 +2,7 @@
 slices first adapted to the scan on its own slices (:mod:`inference_backend.methods.scan_adaptation`)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -11,8 +12,10 @@ from inference_backend.imaging.normalization import IntensityNormalizer
 from inference_backend.methods.base import MethodRequest, MethodResult
 from inference_backend.methods.scan_adaptation import (
     AdaptationSettings,
+    HeldOutCheck,
     ScanPairs,
     adapt_to_scan,
+    held_out_split,
     in_slice_images,
     network_zooms,
 )
@@ -60,11 +63,19 @@ def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], las
 
 
 ADAPTATION_LAST_STEP_SHARE = 0.5  # half of each adaptation batch at t = T, where the one-sample result is predicted
+UNCHECKED_STEPS = 300  # the most steps where too few slices can be held out to check: the count chosen before the check
 
 
-def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
-    """Pairs from the scan's own slices, or None where there are none to learn from: the scan
-    has no single coarse axis (thick slices), is up-sampled by less than x1.5, or holds no tissue."""
+def posterior_mean_error(model: ResSRDiffNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """MSE of the one-sample result (the posterior mean): what the held-out check scores."""
+    predict_x0 = partial(model.predict_x0, context=batch.get("context"))
+    return torch.nn.functional.mse_loss(model.schedule.posterior_mean(predict_x0, batch["conditioning"]), batch["hr"])
+
+
+def adaptation_pairs(request: MethodRequest) -> tuple[ScanPairs, ScanPairs | None] | None:
+    """(training pairs, held-out pairs or None) from the scan's own slices, or None where there
+    are none to learn from: the scan has no single coarse axis (thick slices), is up-sampled by
+    less than x1.5, or holds no tissue. Slices are held out only where ``adapt_check`` asks."""
     plan = SlicePlan.between(request.volume.grid, request.target)
     if len(plan.coarse_axes) != 1 or round(plan.factors[plan.coarse_axes[0]]) < 2:
         return None
@@ -72,9 +83,14 @@ def adaptation_pairs(request: MethodRequest) -> ScanPairs | None:
     images = in_slice_images(IntensityNormalizer.fit(array).forward(array), coarse)
     if not images:
         return None
-    rng = np.random.default_rng(AdaptationSettings.seed)
+    training, held_out = held_out_split(images) if request.options.adapt_check else (images, [])
     zooms = network_zooms(request.volume.grid.spacing, request.target.spacing, coarse)
-    return ScanPairs(images, plan.factors[coarse], request.options.adapt_patch, rng, request.relative_thickness()[coarse], zooms)
+
+    def pairs(slices: list[np.ndarray], seed: int) -> ScanPairs:
+        rng = np.random.default_rng(seed)
+        return ScanPairs(slices, plan.factors[coarse], request.options.adapt_patch, rng, request.relative_thickness()[coarse], zooms)
+
+    return pairs(training, AdaptationSettings.seed), (pairs(held_out, AdaptationSettings.seed + 1) if held_out else None)
 
 
 def adaptation_share(request: MethodRequest, sampler: str, steps: int) -> float:
@@ -102,12 +118,16 @@ def run(request: MethodRequest) -> MethodResult:
     options = request.options
     settings = AdaptationSettings(options.adapt_steps, options.adapt_lr, options.adapt_patch)  # its own seed: the estimate depends on the scan only
     pairs = adaptation_pairs(request) if settings.steps > 0 else None
-    share = 0.0
+    share, steps = 0.0, 0
     if pairs is not None:
+        training, held_out = pairs
+        check = HeldOutCheck(held_out, settings, posterior_mean_error, request.device) if held_out else None
+        if options.adapt_check and check is None:
+            settings = replace(settings, steps=min(settings.steps, UNCHECKED_STEPS))
         share = adaptation_share(request, sampler, settings.steps)
         with request.progress.stage("adapting to the scan", 0.0, share):
             loss = lambda network, batch: residual_shift_loss(network, batch, ADAPTATION_LAST_STEP_SHARE)  # noqa: E731
-            adapt_to_scan(net, loss, pairs, settings, request.progress, request.device)
+            steps = adapt_to_scan(net, loss, training, settings, request.progress, request.device, check)
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:
@@ -120,5 +140,5 @@ def run(request: MethodRequest) -> MethodResult:
 
     with request.progress.stage("super-resolution", share, 1.0):
         result = sample_slices(request, slice_model_for, model, net, context=net.context)
-    result.resolved |= {"sampler": sampler, "adapt_steps": settings.steps if pairs is not None else 0}
+    result.resolved |= {"sampler": sampler, "adapt_steps": steps}
     return result

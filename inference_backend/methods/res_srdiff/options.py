@@ -23,7 +23,8 @@ class ResSRDiffOptions(SliceMethodOptions):
     adapt_steps: int = option(
         300,
         "thick slices: fine-tune steps on the scan's own slices, degraded like its slice axis, before "
-        "restoring it (self-supervised, the scan only; 0: the bundled weights as they are)",
+        "restoring it (self-supervised, the scan only; 0: the bundled weights as they are; with "
+        "adapt_check: the most steps)",
         minimum=0,
         maximum=5000,
     )
@@ -31,3 +32,8 @@ class ResSRDiffOptions(SliceMethodOptions):
         64, "thick slices: side of the adaptation patches (a step's cost grows with its square)", minimum=32, maximum=256
     )
     adapt_lr: float = option(1e-4, "thick slices: the adaptation's learning rate (Adam)", minimum=0.0, maximum=1e-2)
+    adapt_check: bool = option(
+        False,
+        "thick slices: hold every fifth of the scan's slices out of the adaptation and keep the weights "
+        "that restore them best, stopping once more steps stop helping (e.g. with adapt_steps=1000)",
+    )
