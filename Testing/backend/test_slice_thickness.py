@@ -203,11 +203,13 @@ def res_srdiff_request(slice_thickness: float | None) -> MethodRequest:
 def test_the_adaptation_pairs_are_degraded_with_the_scans_true_profile():
     gap = adaptation_pairs(res_srdiff_request(5.0))
     assert gap is not None
-    degradation = gap.degradation
+    training, held_out = gap
+    assert held_out is None  # without adapt_check every slice trains
+    degradation = training.degradation
     assert (degradation.operator, degradation.factor) == ("gaussian", 6)
     assert degradation.thickness == pytest.approx(5.0)  # FWHM 5 in-slice pixels (1 mm), a sample every 6
     np.testing.assert_allclose(degradation.matrix(N), slice_profile_matrix(N, FACTOR, "gaussian", 5.0), atol=1e-12)
-    assert adaptation_pairs(res_srdiff_request(None)).degradation.thickness == 6.0  # FWHM = spacing: as before
+    assert adaptation_pairs(res_srdiff_request(None))[0].degradation.thickness == 6.0  # FWHM = spacing: as before
     assert res_srdiff_request(5.0).relative_thickness() == pytest.approx((1.0, 1.0, 5 / 6))
     assert res_srdiff_request(None).relative_thickness() == (1.0, 1.0, 1.0)
 
