@@ -8,9 +8,10 @@ slightly wrong. A few hundred fine-tuning steps on them, starting from the bundl
 adapt the network before it restores the through-plane axis. Only the scan itself is used:
 no reference, no other data. The bundled weights on disk never change.
 
-How long to adapt is the scan's to say: some of its slices are held out of the training pairs,
-and the adaptation keeps the weights that restore them best, stopping once more steps stop
-helping (a T1 is best served early, a T2 keeps gaining: docs/methods/res-srdiff.md).
+With a held-out check, the scan says how long to adapt: some of its slices are held out of the
+training pairs, and the adaptation keeps the weights that restore them best, stopping once more
+steps stop helping (an option: on held-out scans it gained nothing over the fixed count,
+benchmarks/results/studies/adaptation-check).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from inference_backend.progress import Progress
 
 MIN_TISSUE_SHARE = 0.1  # slices with less tissue than this (air above the head) give no pairs
 HELD_OUT_EVERY = 5  # every fifth slice with tissue is held out of the pairs to judge the adaptation
-MIN_HELD_OUT = 2  # fewer held-out slices than this judge nothing: the adaptation runs its steps
+MIN_HELD_OUT = 2  # fewer held-out slices than this judge nothing: the adaptation goes unchecked
 PROFILE = "gaussian"  # the thick-slice model: Gaussian profile, FWHM = slice thickness (the data engine's)
 
 

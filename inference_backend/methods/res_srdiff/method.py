@@ -50,6 +50,10 @@ class ResSRDiffNet(ScheduledUNet):
     def predict_x0(self, x_t: torch.Tensor, y: torch.Tensor, index: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return self(x_t, y, index, context).clamp(*X0_RANGE)
 
+    def posterior_mean(self, y: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """E[x0 | y]: the one-sample result (one network call)."""
+        return self.schedule.posterior_mean(partial(self.predict_x0, context=context), y)
+
 
 def residual_shift_loss(model: ResSRDiffNet, batch: dict[str, torch.Tensor], last_step_share: float = 0.0) -> torch.Tensor:
     """MSE of the x0 prediction from x_t ~ q(x_t | x0, y) at a drawn step: t = T for a
@@ -68,8 +72,7 @@ UNCHECKED_STEPS = 300  # the most steps where too few slices can be held out to 
 
 def posterior_mean_error(model: ResSRDiffNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """MSE of the one-sample result (the posterior mean): what the held-out check scores."""
-    predict_x0 = partial(model.predict_x0, context=batch.get("context"))
-    return torch.nn.functional.mse_loss(model.schedule.posterior_mean(predict_x0, batch["conditioning"]), batch["hr"])
+    return torch.nn.functional.mse_loss(model.posterior_mean(batch["conditioning"], batch.get("context")), batch["hr"])
 
 
 def adaptation_pairs(request: MethodRequest) -> tuple[ScanPairs, ScanPairs | None] | None:
@@ -131,10 +134,9 @@ def run(request: MethodRequest) -> MethodResult:
 
     def slice_model_for(generator: torch.Generator) -> SliceModel:
         def restore(batch: SliceBatch) -> torch.Tensor:
-            predict_x0 = partial(net.predict_x0, context=batch.context)
             if sampler == "mean":
-                return net.schedule.posterior_mean(predict_x0, batch.images)
-            return net.schedule.sample(predict_x0, batch.images, generator, temperature)
+                return net.posterior_mean(batch.images, batch.context)
+            return net.schedule.sample(partial(net.predict_x0, context=batch.context), batch.images, generator, temperature)
 
         return restore
 
