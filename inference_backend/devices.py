@@ -52,7 +52,7 @@ def list_devices() -> list[DeviceInfo]:
 
 def resolve_device(requested: str) -> str:
     """``auto`` -> ``cuda:0`` when PyTorch sees a GPU, else ``cpu`` (an Apple GPU only when asked
-    for by name: the methods are measured on CUDA and CPU); ``cuda[:i]`` and ``mps`` must exist."""
+    for by name: the methods are built for CUDA and the CPU); ``cuda[:i]`` and ``mps`` must exist."""
     requested = requested.strip().lower()
     if not re.fullmatch(DEVICE_PATTERN, requested):
         raise InputError(f"--device must be auto, cpu, cuda, cuda:N or mps; got {requested!r}")

@@ -82,6 +82,12 @@ class SR3Scheduler(Scheduler):
         self.ddim.set_timesteps(num_inference_steps)
 
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.eta > 0 and generator is not None and generator.device != sample.device:
+            # MONAI draws a stochastic step's noise on the sample's device, with the generator:
+            # the samplers' generators are the CPU's (a seed draws the same noise on every
+            # device), so a GPU sample takes this elementwise step on the CPU
+            previous = self.ddim.step(model_output.cpu(), timestep, sample.cpu(), eta=self.eta, generator=generator)[0]
+            return previous.to(sample.device)
         return self.ddim.step(model_output, timestep, sample, eta=self.eta, generator=generator)[0]
 
     def add_noise(self, original: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, **conditioning: torch.Tensor) -> torch.Tensor:

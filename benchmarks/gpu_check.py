@@ -1,0 +1,248 @@
+"""Every method's whole job on a CUDA GPU against the same job on the CPU: does the GPU path run,
+does it give the CPU's quality, and how much faster is it.
+
+    .venv/bin/python benchmarks/gpu_check.py record [--work runs/gpu-check]     # the CPU machine
+    python benchmarks/gpu_check.py replay --device cuda --out DIR [--work ...]  # the GPU machine
+    .venv/bin/python benchmarks/gpu_check.py compare DIR [--work ...]           # back on the CPU machine
+
+``record`` runs each job of ``JOBS`` through ``process`` (the call ``mrisr run`` makes) on the
+CPU, on a central 96^3 crop of the MNI152 head: 4 mm slices along z for the slice methods, 1
+slice in 4 kept for InverseSR. It keeps the inputs, the CPU outputs and timings, and every
+ITK resampling the jobs asked for (inputs digested). ``replay`` runs the same jobs on the GPU
+with ITK's answers served from that record, so a GPU machine needs neither SimpleITK nor the
+template (it needs torch, numpy, SciPy, scikit-image, tqdm, MONAI and PyWavelets, and this
+checkout on PYTHONPATH), and both devices start from the same arrays; a resampling the record
+lacks stops the job. ``compare`` scores both against the truth and against each other and writes
+benchmarks/results/studies/gpu/results.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import sys
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results" / "studies" / "gpu"
+SIZE = (96, 96, 96)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    case: str  # "thick-slices" or "imputation"
+    method: str
+    options: dict
+    samples: int
+
+
+JOBS = (
+    Job("res-srdiff", "thick-slices", "res-srdiff", {}, 1),
+    Job("res-srdiff-4", "thick-slices", "res-srdiff", {}, 4),
+    Job("msp-sr", "thick-slices", "msp-sr", {}, 1),
+    Job("msp-sr-4", "thick-slices", "msp-sr", {}, 4),
+    Job("msp-sr-4-eta0.5", "thick-slices", "msp-sr", {"eta": 0.5}, 4),  # MONAI's stochastic DDIM step
+    Job("srmri", "thick-slices", "srmri", {}, 1),
+    # the default carries the misfit between the acquired slices by an ITK resampling of what the
+    # device computed, which no record can hold: the acquired slices are kept, nothing carried
+    Job("inverse-sr", "imputation", "inverse-sr", {"misfit": "none"}, 1),
+)
+
+
+def without_simpleitk() -> None:
+    """Where SimpleITK is not installed, a stand-in whose every call fails: the package imports,
+    and any resampling the record does not serve stops the job."""
+    if importlib.util.find_spec("SimpleITK") is None:
+        stand_in = types.ModuleType("SimpleITK")
+        stand_in.Version_VersionString = lambda: "not installed: resamplings served from the record"
+        stand_in.__getattr__ = lambda name: name  # the module's constants; calling one fails
+        sys.modules["SimpleITK"] = stand_in
+
+
+def cases() -> dict:
+    """name -> (truth, acquisition, the job's geometry)."""
+    from inference_backend.evaluation.cases import mni_crop, slice_masking_case, through_plane_case
+    from inference_backend.job import JobOptions
+
+    head = mni_crop(SIZE)
+    thick = through_plane_case("gpu", head, factor=4)
+    imputation = slice_masking_case("gpu-imputation", head)
+    return {
+        "thick-slices": (thick.reference, thick.degraded, JobOptions(scale=tuple(map(float, thick.factors)))),
+        "imputation": (imputation.reference, imputation.degraded, JobOptions(target=imputation.reference.grid)),
+    }
+
+
+def run(job: Job, acquisition, geometry, device: str) -> tuple[np.ndarray, float, dict]:
+    from inference_backend.job import JobOptions
+    from inference_backend.pipeline import process
+
+    options = JobOptions(
+        method=job.method, method_options=job.options, scale=geometry.scale, target=geometry.target, samples=job.samples, device=device
+    )
+    started = time.perf_counter()
+    outputs = process(acquisition, options)
+    return outputs.sr.array, time.perf_counter() - started, outputs.report
+
+
+def record(work: Path) -> None:
+    from inference_backend.evaluation.recorded_resampling import grid_record, recorded_resampling
+
+    work.mkdir(parents=True, exist_ok=True)
+    answers: dict[str, np.ndarray] = {}
+    inputs, truths, timings = {}, {}, {}
+    for name, (truth, acquisition, _) in cases().items():
+        truths[name], inputs[f"{name}/acquisition"] = truth.array, acquisition.array
+        inputs[f"{name}/grids"] = np.array(json.dumps([grid_record(acquisition.grid), grid_record(truth.grid)]))
+    built = bundled_cases(inputs)
+    with recorded_resampling(answers, record=True):
+        for job in JOBS:
+            acquisition, geometry = built[job.case]
+            sr, seconds, report = run(job, acquisition, geometry, "cpu")
+            np.save(work / f"cpu-{job.name}.npy", sr)
+            timings[job.name] = {"seconds": round(seconds, 2), "threads": report["cpu_threads"]}
+            print(f"cpu {job.name}: {seconds:.1f} s", flush=True)
+    np.savez_compressed(work / "bundle.npz", **inputs, **{f"itk/{key}": answer for key, answer in answers.items()})
+    np.savez_compressed(work / "truth.npz", **truths)
+    (work / "cpu.json").write_text(json.dumps({"timings": timings, "machine": machine("cpu")}, indent=1))
+
+
+def bundled_cases(bundle) -> dict:
+    """case name -> (acquisition, the job's geometry), from the bundle: what both devices run."""
+    from inference_backend.evaluation.recorded_resampling import grid_from
+    from inference_backend.imaging.volume import Volume
+    from inference_backend.job import JobOptions
+
+    built = {}
+    for name in ("thick-slices", "imputation"):
+        acquisition_grid, truth_grid = (grid_from(g) for g in json.loads(str(bundle[f"{name}/grids"])))
+        acquisition = Volume(np.asarray(bundle[f"{name}/acquisition"]), acquisition_grid)
+        if name == "imputation":
+            geometry = JobOptions(target=truth_grid)
+        else:
+            geometry = JobOptions(scale=tuple(float(t // a) for t, a in zip(truth_grid.size, acquisition_grid.size)))
+        built[name] = (acquisition, geometry)
+    return built
+
+
+def machine(device: str) -> dict:
+    import torch
+
+    from inference_backend.pipeline import library_versions
+
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or platform.machine()
+    return {"device": device, "name": name, "torch": torch.__version__, "cuda": torch.version.cuda, "versions": library_versions()}
+
+
+def replay(work: Path, out: Path, device: str) -> None:
+    without_simpleitk()
+    from inference_backend.evaluation.recorded_resampling import recorded_resampling
+
+    bundle = np.load(work / "bundle.npz")
+    answers = {key.removeprefix("itk/"): bundle[key] for key in bundle.files if key.startswith("itk/")}
+    built = bundled_cases(bundle)
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    with recorded_resampling(answers, record=False):
+        for job in JOBS:
+            acquisition, geometry = built[job.case]
+            try:
+                sr, first, report = run(job, acquisition, geometry, device)
+                _, warm, _ = run(job, acquisition, geometry, device)
+            except Exception as error:  # noqa: BLE001 - a job failing on the device is a finding: kept, the others go on
+                timings[job.name] = {"error": f"{type(error).__name__}: {error}"}
+                print(f"{device} {job.name}: {timings[job.name]['error']}", flush=True)
+                continue
+            np.save(out / f"{job.name}.npy", sr)
+            timings[job.name] = {"first_s": round(first, 2), "warm_s": round(warm, 2), "peak_memory_mb": report["peak_memory_mb"]}
+            print(f"{device} {job.name}: first {first:.1f} s, warm {warm:.1f} s", flush=True)
+    (out / "device.json").write_text(json.dumps({"timings": timings, "machine": machine(device)}, indent=1))
+
+
+def compare(work: Path, device_dir: Path) -> None:
+    from inference_backend.evaluation.metrics import image_metrics
+    from inference_backend.imaging.head import head_mask
+
+    truths = np.load(work / "truth.npz")
+    cpu, gpu = json.loads((work / "cpu.json").read_text()), json.loads((device_dir / "device.json").read_text())
+    rows = []
+    for job in JOBS:
+        truth = truths[job.case]
+        mask = head_mask(truth)
+        on_cpu = np.load(work / f"cpu-{job.name}.npy")
+        row = {"job": job.name, "method": job.method, "options": job.options, "samples": job.samples, "cpu_s": cpu["timings"][job.name]["seconds"]}
+        row["cpu_psnr"] = round(image_metrics(truth, on_cpu, mask)["psnr"], 2)
+        device_timing = gpu["timings"][job.name]
+        if "error" in device_timing:
+            rows.append(row | {"gpu_error": device_timing["error"]})
+            continue
+        on_gpu = np.load(device_dir / f"{job.name}.npy")
+        scale = float(truth[mask].max() - truth[mask].min())
+        row |= {
+            "gpu_first_s": device_timing["first_s"],
+            "gpu_warm_s": device_timing["warm_s"],
+            "speed_up": round(row["cpu_s"] / device_timing["warm_s"], 1),
+            "gpu_psnr": round(image_metrics(truth, on_gpu, mask)["psnr"], 2),
+            "gpu_vs_cpu_psnr": round(image_metrics(on_cpu, on_gpu, mask)["psnr"], 1),
+            "max_difference_of_range": round(float(np.abs(on_gpu - on_cpu)[mask].max()) / scale, 5),
+            "gpu_peak_memory_mb": device_timing["peak_memory_mb"],
+        }
+        rows.append(row)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results = {"size": SIZE, "cpu": cpu["machine"], "gpu": gpu["machine"], "rows": rows}
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    write_table(results)
+
+
+def write_table(results: dict) -> None:
+    lines = [
+        "# Every method on a CUDA GPU against the CPU",
+        "",
+        f"`benchmarks/gpu_check.py` (record, replay, compare): each job through `process` on a central {results['size'][0]}^3",
+        "crop of the MNI152 head (4 mm slices along z brought back to 1 mm; InverseSR: 1 slice in 4 kept, its misfit",
+        "not carried between them, an ITK resampling of what each device computed),",
+        f"on the CPU ({results['cpu']['name']}, torch {results['cpu']['torch']}) and on the GPU",
+        f"({results['gpu']['name']}, torch {results['gpu']['torch']}, CUDA {results['gpu']['cuda']}); the GPU's",
+        f"resamplings served from the CPU's record (SimpleITK there: {results['gpu']['versions'].get('SimpleITK')}). PSNR in the head against the truth;",
+        "GPU against CPU: the PSNR of one result against the other and the largest difference as a share of",
+        "the truth's range in the head. GPU seconds: the first run (CUDA start-up included) and a second.",
+        "",
+        "| job | CPU s | GPU s (first / warm) | speed-up | PSNR CPU | PSNR GPU | GPU vs CPU PSNR | max diff / range | GPU peak MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results["rows"]:
+        if "gpu_error" in r:
+            lines.append(f"| {r['job']} | {r['cpu_s']} | failed: {r['gpu_error']} | | {r['cpu_psnr']} | | | | |")
+            continue
+        peak = r["gpu_peak_memory_mb"].get("gpu_allocated")
+        lines.append(
+            f"| {r['job']} | {r['cpu_s']} | {r['gpu_first_s']} / {r['gpu_warm_s']} | {r['speed_up']}x | {r['cpu_psnr']} | {r['gpu_psnr']} "
+            f"| {r['gpu_vs_cpu_psnr']} | {r['max_difference_of_range']} | {peak} |"
+        )
+    (RESULTS / "results.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("step", choices=("record", "replay", "compare"))
+    parser.add_argument("device_dir", nargs="?", type=Path, help="compare: the folder replay wrote")
+    parser.add_argument("--work", type=Path, default=Path("runs") / "gpu-check")
+    parser.add_argument("--out", type=Path, help="replay: where the device's outputs go")
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args()
+    if args.step == "record":
+        record(args.work)
+    elif args.step == "replay":
+        replay(args.work, args.out, args.device)
+    else:
+        compare(args.work, args.device_dir)
+
+
+if __name__ == "__main__":
+    main()
