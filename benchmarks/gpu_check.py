@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "studies" / "gpu"
+DEVICE_COLUMNS = ("gpu_first_s", "gpu_warm_s", "speed_up", "psnr_gpu", "gpu_vs_cpu_psnr", "max_difference_of_range", "gpu_peak_mb")
 SIZE = (96, 96, 96)
 
 
@@ -110,7 +111,7 @@ def record(work: Path) -> None:
             print(f"cpu {job.name}: {seconds:.1f} s", flush=True)
     np.savez_compressed(work / "bundle.npz", **inputs, **{f"itk/{key}": answer for key, answer in answers.items()})
     np.savez_compressed(work / "truth.npz", **truths)
-    (work / "cpu.json").write_text(json.dumps({"timings": timings, "machine": machine("cpu")}, indent=1))
+    (work / "cpu.json").write_text(json.dumps({"timings": timings, "machine": machine("cpu"), "command": this_command()}, indent=1))
 
 
 def bundled_cases(bundle) -> dict:
@@ -129,6 +130,12 @@ def bundled_cases(bundle) -> dict:
             geometry = JobOptions(scale=tuple(float(t // a) for t, a in zip(truth_grid.size, acquisition_grid.size)))
         built[name] = (acquisition, geometry)
     return built
+
+
+def this_command() -> str:
+    from inference_backend.evaluation.report import commands_so_far
+
+    return commands_so_far("benchmarks/gpu_check.py", {})[-1]
 
 
 def machine(device: str) -> dict:
@@ -162,70 +169,54 @@ def replay(work: Path, out: Path, device: str) -> None:
             np.save(out / f"{job.name}.npy", sr)
             timings[job.name] = {"first_s": round(first, 2), "warm_s": round(warm, 2), "peak_memory_mb": report["peak_memory_mb"]}
             print(f"{device} {job.name}: first {first:.1f} s, warm {warm:.1f} s", flush=True)
-    (out / "device.json").write_text(json.dumps({"timings": timings, "machine": machine(device)}, indent=1))
+    (out / "device.json").write_text(json.dumps({"timings": timings, "machine": machine(device), "command": this_command()}, indent=1))
 
 
 def compare(work: Path, device_dir: Path) -> None:
     from inference_backend.evaluation.metrics import image_metrics
+    from inference_backend.evaluation.report import commands_so_far, markdown_table, reproduce_line, write_document
     from inference_backend.imaging.head import head_mask
 
     truths = np.load(work / "truth.npz")
     cpu, gpu = json.loads((work / "cpu.json").read_text()), json.loads((device_dir / "device.json").read_text())
     rows = []
     for job in JOBS:
-        truth = truths[job.case]
-        mask = head_mask(truth)
-        on_cpu = np.load(work / f"cpu-{job.name}.npy")
-        row = {"job": job.name, "method": job.method, "options": job.options, "samples": job.samples, "cpu_s": cpu["timings"][job.name]["seconds"]}
-        row["cpu_psnr"] = round(image_metrics(truth, on_cpu, mask)["psnr"], 2)
-        device_timing = gpu["timings"][job.name]
-        if "error" in device_timing:
-            rows.append(row | {"gpu_error": device_timing["error"]})
+        truth, on_cpu, timing = truths[job.case], np.load(work / f"cpu-{job.name}.npy"), gpu["timings"][job.name]
+        head = head_mask(truth)
+        row = {"job": job.name, "cpu_s": cpu["timings"][job.name]["seconds"], "psnr_cpu": round(image_metrics(truth, on_cpu, head)["psnr"], 2)}
+        if "error" in timing:
+            rows.append(row | {"gpu": f"failed: {timing['error']}"} | dict.fromkeys(DEVICE_COLUMNS, "-"))
             continue
         on_gpu = np.load(device_dir / f"{job.name}.npy")
-        scale = float(truth[mask].max() - truth[mask].min())
-        row |= {
-            "gpu_first_s": device_timing["first_s"],
-            "gpu_warm_s": device_timing["warm_s"],
-            "speed_up": round(row["cpu_s"] / device_timing["warm_s"], 1),
-            "gpu_psnr": round(image_metrics(truth, on_gpu, mask)["psnr"], 2),
-            "gpu_vs_cpu_psnr": round(image_metrics(on_cpu, on_gpu, mask)["psnr"], 1),
-            "max_difference_of_range": round(float(np.abs(on_gpu - on_cpu)[mask].max()) / scale, 5),
-            "gpu_peak_memory_mb": device_timing["peak_memory_mb"],
-        }
-        rows.append(row)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    results = {"size": SIZE, "cpu": cpu["machine"], "gpu": gpu["machine"], "rows": rows}
-    (RESULTS / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    write_table(results)
-
-
-def write_table(results: dict) -> None:
+        span = float(truth[head].max() - truth[head].min())
+        rows.append(row | {
+            "gpu": "ran",
+            "gpu_first_s": timing["first_s"],
+            "gpu_warm_s": timing["warm_s"],
+            "speed_up": round(row["cpu_s"] / timing["warm_s"], 1),
+            "psnr_gpu": round(image_metrics(truth, on_gpu, head)["psnr"], 2),
+            "gpu_vs_cpu_psnr": round(image_metrics(on_cpu, on_gpu, head)["psnr"], 1),
+            "max_difference_of_range": round(float(np.abs(on_gpu - on_cpu)[head].max()) / span, 5),
+            "gpu_peak_mb": timing["peak_memory_mb"].get("gpu_allocated"),
+        })  # fmt: skip
+    commands = [cpu["command"], gpu["command"], *commands_so_far("benchmarks/gpu_check.py", {})]
     lines = [
         "# Every method on a CUDA GPU against the CPU",
         "",
-        f"`benchmarks/gpu_check.py` (record, replay, compare): each job through `process` on a central {results['size'][0]}^3",
-        "crop of the MNI152 head (4 mm slices along z brought back to 1 mm; InverseSR: 1 slice in 4 kept, its misfit",
-        "not carried between them, an ITK resampling of what each device computed),",
-        f"on the CPU ({results['cpu']['name']}, torch {results['cpu']['torch']}) and on the GPU",
-        f"({results['gpu']['name']}, torch {results['gpu']['torch']}, CUDA {results['gpu']['cuda']}); the GPU's",
-        f"resamplings served from the CPU's record (SimpleITK there: {results['gpu']['versions'].get('SimpleITK')}). PSNR in the head against the truth;",
-        "GPU against CPU: the PSNR of one result against the other and the largest difference as a share of",
-        "the truth's range in the head. GPU seconds: the first run (CUDA start-up included) and a second.",
+        f"Each job through `process` (what `mrisr run` calls) on a central {SIZE[0]}^3 crop of the MNI152 head: 4 mm",
+        "slices along z brought back to 1 mm; InverseSR 1 slice in 4 kept, its misfit not carried between",
+        "them (an ITK resampling of what each device computed, which no record holds). CPU:",
+        f"{cpu['machine']['name']}, torch {cpu['machine']['torch']}, one run. GPU: {gpu['machine']['name']}, torch",
+        f"{gpu['machine']['torch']}, CUDA {gpu['machine']['cuda']}; its resamplings served from the CPU's record",
+        f"(SimpleITK there: {gpu['machine']['versions'].get('SimpleITK')}); seconds of the first run (CUDA start-up",
+        "included) and of a second. PSNR in the head against the truth; GPU against CPU: the PSNR of one",
+        "result against the other and the largest difference as a share of the truth's range in the head.",
         "",
-        "| job | CPU s | GPU s (first / warm) | speed-up | PSNR CPU | PSNR GPU | GPU vs CPU PSNR | max diff / range | GPU peak MB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *markdown_table(rows),
+        "",
+        reproduce_line(commands),
     ]
-    for r in results["rows"]:
-        if "gpu_error" in r:
-            lines.append(f"| {r['job']} | {r['cpu_s']} | failed: {r['gpu_error']} | | {r['cpu_psnr']} | | | | |")
-            continue
-        peak = r["gpu_peak_memory_mb"].get("gpu_allocated")
-        lines.append(
-            f"| {r['job']} | {r['cpu_s']} | {r['gpu_first_s']} / {r['gpu_warm_s']} | {r['speed_up']}x | {r['cpu_psnr']} | {r['gpu_psnr']} "
-            f"| {r['gpu_vs_cpu_psnr']} | {r['max_difference_of_range']} | {peak} |"
-        )
-    (RESULTS / "results.md").write_text("\n".join(lines) + "\n")
+    print(write_document(RESULTS, {"size": SIZE, "cpu": cpu["machine"], "gpu": gpu["machine"], "rows": rows, "commands": commands}, lines))
 
 
 def main() -> None:
