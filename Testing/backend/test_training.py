@@ -39,6 +39,27 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch, module):
     assert all(np.isfinite(v) for k, v in card["validation"].items() if k != "note")
 
 
+def test_a_device_that_is_not_there_stops_training_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(training_data, "default_sources", toy_sources)
+    monkeypatch.setattr(res_srdiff, "default_sources", toy_sources)
+    with pytest.raises(SystemExit, match="cuda:7"):
+        res_srdiff.main(["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--channels", "8,16", "--device", "cuda:7"])
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: PyTorch sees none here")
+def test_training_on_a_gpu_exports_weights_a_cpu_loads(tmp_path, monkeypatch):
+    monkeypatch.setattr(training_data, "default_sources", toy_sources)
+    monkeypatch.setattr(res_srdiff, "default_sources", toy_sources)
+    common = ["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--channels", "8,16", "--batch", "2", "--patch", "32",
+              "--val-every", "3", "--minutes", "0.01", "--device", "cuda"]  # fmt: skip
+    assert res_srdiff.main([*common, "--export", "--models-dir", str(tmp_path / "models")]) == 0
+    assert res_srdiff.main(common) == 0  # resumes on the GPU from its checkpoint
+    weights = torch.load(tmp_path / "models" / "res-srdiff.pt", map_location=None, weights_only=True)
+    assert all(value.device.type == "cpu" for value in weights["state_dict"].values())
+    assert "CUDA" in json.loads((tmp_path / "models" / "res-srdiff.json").read_text())["training"]["hardware"]
+
+
 def test_a_new_run_can_start_from_an_exported_model(tmp_path, monkeypatch):
     monkeypatch.setattr(training_data, "default_sources", toy_sources)
     monkeypatch.setattr(res_srdiff, "default_sources", toy_sources)
@@ -74,3 +95,36 @@ def test_a_widened_network_starts_exactly_as_the_one_it_comes_from():
         wide.unet.stem[1].weight[:, 8:].normal_(0, 0.1)
     assert not torch.allclose(wide(x, y, index, torch.randn(2, 4, 16, 16)), wide(x, y, index))  # neighbours now count
     torch.testing.assert_close(wide(x, y, index), wide(x, y, index, y.repeat(1, 4, 1, 1)))  # none given: y repeated
+
+
+def training_losses() -> dict:
+    """(tiny network, its loss, a batch) of every method's training."""
+    from inference_backend.methods.msp_sr.method import MSPSRNet
+    from inference_backend.methods.res_srdiff.method import ResSRDiffNet, residual_shift_loss
+    from inference_backend.methods.srmri.method import ScoreNet
+    from inference_backend.networks.autoencoder import PriorAutoencoder
+    from inference_backend.schedulers.residual_shift import ResidualShiftSchedule
+    from inference_backend.schedulers.score_sde import VESchedule
+    from inference_backend.schedulers.sr3 import SR3Schedule
+    from inference_backend.training.inverse_sr import autoencoder_loss
+    from inference_backend.training.msp_sr import msp_sr_loss
+    from inference_backend.training.srmri import score_matching_loss
+
+    unet = {"out_channels": 1, "channels": (8, 16), "blocks_per_level": 1}
+    pair = {"hr": torch.rand(2, 1, 32, 32), "conditioning": torch.rand(2, 1, 32, 32)}
+    operators = {"operator_rows": torch.eye(32).repeat(2, 1, 1), "operator_columns": torch.eye(32).repeat(2, 1, 1)}
+    return {
+        "res-srdiff": (ResSRDiffNet(ResidualShiftSchedule(), {**unet, "in_channels": 2}), residual_shift_loss, pair),
+        "msp-sr": (MSPSRNet(SR3Schedule(), {**unet, "in_channels": 2}, control=True), msp_sr_loss, pair | operators),
+        "srmri": (ScoreNet(VESchedule(), {**unet, "in_channels": 1}), score_matching_loss, {"hr": pair["hr"]}),
+        "inverse-sr": (PriorAutoencoder({"channels": [8, 8], "latent_channels": 2}), autoencoder_loss, {"hr": torch.rand(1, 1, 16, 16, 16)}),
+    }
+
+
+@pytest.mark.parametrize("method", ["res-srdiff", "msp-sr", "srmri", "inverse-sr"])
+def test_every_training_loss_is_computed_where_its_batch_is(method):
+    """The meta device stands in for a GPU: a tensor the loss made on the CPU would meet the
+    batch's and stop it."""
+    model, loss, batch = training_losses()[method]
+    value = loss(model.to("meta"), {key: tensor.to("meta") for key, tensor in batch.items()})
+    assert value.device.type == "meta" and value.ndim == 0

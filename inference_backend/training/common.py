@@ -23,7 +23,8 @@ from tqdm import tqdm
 from inference_backend.assets import BUNDLED_DIR, first_line
 from inference_backend.data import training_data
 from inference_backend.data.datasets import shared_data_dir
-from inference_backend.errors import AssetError
+from inference_backend.devices import resolve_device
+from inference_backend.errors import AssetError, MRISRError
 
 
 class ExponentialMovingAverage:
@@ -90,8 +91,9 @@ class TrainingRun:
         return state
 
 
-def hardware_description() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+def hardware_description(device: str = "cpu") -> str:
+    cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}); {cpu}" if device.startswith("cuda") else cpu
 
 
 def half_precision(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +160,8 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument("--channels", default="32,64,128,256")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the training step")
+    parser.add_argument("--device", default="cpu", help="where the network trains: cpu, cuda or cuda:N (the data engine runs on the CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="data-engine processes (each draws its own seeded pairs)")
     parser.add_argument("--in-plane-share", type=parse_share, default=0.3, help="fraction of in-plane (both axes) degradations")
     parser.add_argument(
         "--factors", type=parse_factors, default=training_data.DEFAULT_FACTORS, help="down-sampling factors drawn for the pairs, e.g. 4 or 2,3,4,5,6"
@@ -236,8 +240,13 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, command: str) -> int
     with ``--export``, exported with their card. ``command`` reproduces this session."""
     if recipe.sources is None and args.data is None:
         raise SystemExit("no --data folder (../shared/data is absent)")
+    try:
+        args.device = resolve_device(args.device)
+    except MRISRError as error:
+        raise SystemExit(str(error)) from None
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    recipe.model.to(args.device)
     state = resume(recipe, args)
     state.history.append({"from_step": state.step, "lr": args.lr, "minutes": args.minutes, "command": command})
     training_loop(recipe, args, state)
@@ -289,8 +298,18 @@ def pair_loader(recipe: TrainingRecipe, args: argparse.Namespace, step: int) -> 
             **recipe.stream_options,
         )
     return torch.utils.data.DataLoader(
-        stream, batch_size=args.batch, num_workers=1, worker_init_fn=lambda _: torch.set_num_threads(1), persistent_workers=True
+        stream,
+        batch_size=args.batch,
+        num_workers=args.workers,
+        worker_init_fn=lambda _: torch.set_num_threads(1),
+        persistent_workers=True,
+        pin_memory=args.device.startswith("cuda"),
     )
+
+
+def on_cpu(model: nn.Module) -> nn.Module:
+    """``model`` itself on the CPU, else a CPU copy: validation data and exported weights live there."""
+    return model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
 
 
 def training_loop(recipe: TrainingRecipe, args: argparse.Namespace, state: TrainingState) -> None:
@@ -302,7 +321,7 @@ def training_loop(recipe: TrainingRecipe, args: argparse.Namespace, state: Train
     bar = tqdm(total=budget, unit="s", desc=f"training {args.export_name or recipe.name}", bar_format="{l_bar}{bar}| {n}/{total} s {postfix}")
     session_start = time.monotonic()
     for batch in pair_loader(recipe, args, state.step):
-        loss = recipe.loss(model, batch)
+        loss = recipe.loss(model, {key: value.to(args.device, non_blocking=True) for key, value in batch.items()})
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, (state.step + 1) / args.warmup)
         optimizer.zero_grad(set_to_none=True)
@@ -320,7 +339,7 @@ def training_loop(recipe: TrainingRecipe, args: argparse.Namespace, state: Train
             losses.clear()
         done = run.out_of_time()
         if state.step % args.val_every == 0 or done:
-            state.metrics = recipe.validate(ema.model)
+            state.metrics = recipe.validate(on_cpu(ema.model))
             run.log({"step": state.step, **state.metrics})
             bar.write(f"step {state.step}: {state.metrics} ({run.wall_seconds() / 60:.1f} min)")
             saved = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict()}
@@ -332,7 +351,7 @@ def training_loop(recipe: TrainingRecipe, args: argparse.Namespace, state: Train
 
 def export(recipe: TrainingRecipe, args: argparse.Namespace, state: TrainingState) -> Path:
     """The EMA weights and their model card (data, network, training sessions, validation)."""
-    ema_model = state.ema.model
+    ema_model = on_cpu(state.ema.model)
     card = {
         **recipe.card,
         "network": {
@@ -348,7 +367,7 @@ def export(recipe: TrainingRecipe, args: argparse.Namespace, state: TrainingStat
             "optimizer": f"AdamW, warm-up {args.warmup} steps, grad clip 1.0, EMA 0.999 (lr per session below)",
             "seed": args.seed,
             "wall_time_min": round(state.run.wall_seconds() / 60, 1),
-            "hardware": hardware_description(),
+            "hardware": hardware_description(args.device),
             "sessions": state.history,
         },
         "validation": {**state.metrics, **recipe.card.get("validation", {})},

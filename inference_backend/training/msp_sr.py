@@ -63,8 +63,8 @@ STAGES = {
 def msp_sr_loss(model: MSPSRNet, batch: dict[str, torch.Tensor], gamma: float = GAMMA) -> torch.Tensor:
     y = batch["conditioning"]
     residual = batch["hr"] - y  # the diffused quantity (see inference_backend.methods.msp_sr.method)
-    alpha_bar = alphas_cumprod(model.schedule)
-    t = torch.randint(0, model.schedule.train_steps, (y.shape[0],))
+    alpha_bar = alphas_cumprod(model.schedule).to(y.device)
+    t = torch.randint(0, model.schedule.train_steps, (y.shape[0],), device=y.device)
     a = alpha_bar[t].view(-1, 1, 1, 1)
     noise = torch.randn_like(y)
     x_t = a.sqrt() * residual + (1 - a).sqrt() * noise

@@ -32,7 +32,7 @@ VALIDATION_SIGMAS = (0.05, 0.2, 0.5)
 
 def score_matching_loss(model: ScoreNet, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     x0 = batch["hr"]
-    return dsm_loss(model, x0, model.schedule.sample_sigma(x0.shape[0]), torch.randn_like(x0))
+    return dsm_loss(model, x0, model.schedule.sample_sigma(x0.shape[0]).to(x0.device), torch.randn_like(x0))
 
 
 def main(argv: list[str] | None = None) -> int:
