@@ -160,3 +160,7 @@ $MRISR benchmark --suite tuning --cases through-plane --out benchmarks/results/s
   --out benchmarks/results/studies/adaptation-check/held-out-patients
 $MRISR benchmark --suite clinical --out benchmarks/results/studies/adaptation-check/clinical --progress none \
   --methods "interpolation:kind=bspline res-srdiff:adapt_steps=1000,adapt_check=true"
+# How far the scan adaptation's seed moves Res-SRDiff's result, and what averaging adaptations gives
+.venv/bin/python benchmarks/adaptation_seeds.py
+# Every method on a CUDA GPU against the CPU (not run yet: needs a GPU machine for the middle step)
+# .venv/bin/python benchmarks/gpu_check.py record; python benchmarks/gpu_check.py replay --device cuda --out DIR; .venv/bin/python benchmarks/gpu_check.py compare DIR

@@ -38,7 +38,7 @@ def commands_so_far(script: str, earlier: dict) -> list[str]:
     """The commands behind a results folder: those of the ``earlier`` results whose rows an
     ``--update`` run keeps, then this process's own (``script`` with its arguments); an earlier
     run of the very same command is dropped, since this one replaces every row it made."""
-    command = f".venv/bin/python {script} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = " ".join([f".venv/bin/python {script}", *(shlex.quote(a) for a in sys.argv[1:])])
     return [*(c for c in earlier.get("commands", []) if c != command), command]
 
 
