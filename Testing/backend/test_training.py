@@ -42,20 +42,25 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch, module):
 def test_a_device_that_is_not_there_stops_training_with_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(training_data, "default_sources", toy_sources)
     monkeypatch.setattr(res_srdiff, "default_sources", toy_sources)
-    with pytest.raises(SystemExit, match="cuda:7"):
-        res_srdiff.main(["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--channels", "8,16", "--device", "cuda:7"])
+    with pytest.raises(SystemExit, match="cuda:99"):
+        res_srdiff.main(["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--channels", "8,16", "--minutes", "0.01", "--device", "cuda:99"])
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: PyTorch sees none here")
-def test_training_on_a_gpu_exports_weights_a_cpu_loads(tmp_path, monkeypatch):
+def test_training_on_a_gpu_resumes_on_either_device_and_exports_weights_a_cpu_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(training_data, "default_sources", toy_sources)
     monkeypatch.setattr(res_srdiff, "default_sources", toy_sources)
     common = ["--data", str(tmp_path), "--run-dir", str(tmp_path / "run"), "--channels", "8,16", "--batch", "2", "--patch", "32",
-              "--val-every", "3", "--minutes", "0.01", "--device", "cuda"]  # fmt: skip
-    assert res_srdiff.main([*common, "--export", "--models-dir", str(tmp_path / "models")]) == 0
-    assert res_srdiff.main(common) == 0  # resumes on the GPU from its checkpoint
-    weights = torch.load(tmp_path / "models" / "res-srdiff.pt", map_location=None, weights_only=True)
+              "--val-every", "3", "--minutes", "0.01"]  # fmt: skip
+    assert res_srdiff.main([*common, "--device", "cuda", "--export", "--models-dir", str(tmp_path / "models")]) == 0
+    steps = [torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]]
+    for device in ("cuda", "cpu"):  # resumed on the GPU, then on the CPU
+        assert res_srdiff.main([*common, "--device", device]) == 0
+        state = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+        steps.append(state["step"])
+    assert steps[0] < steps[1] < steps[2] and len(state["history"]) == 3
+    weights = torch.load(tmp_path / "models" / "res-srdiff.pt", weights_only=True)
     assert all(value.device.type == "cpu" for value in weights["state_dict"].values())
     assert "CUDA" in json.loads((tmp_path / "models" / "res-srdiff.json").read_text())["training"]["hardware"]
 
@@ -97,7 +102,7 @@ def test_a_widened_network_starts_exactly_as_the_one_it_comes_from():
     torch.testing.assert_close(wide(x, y, index), wide(x, y, index, y.repeat(1, 4, 1, 1)))  # none given: y repeated
 
 
-def training_losses() -> dict:
+def loss_cases() -> dict:
     """(tiny network, its loss, a batch) of every method's training."""
     from inference_backend.methods.msp_sr.method import MSPSRNet
     from inference_backend.methods.res_srdiff.method import ResSRDiffNet, residual_shift_loss
@@ -125,6 +130,6 @@ def training_losses() -> dict:
 def test_every_training_loss_is_computed_where_its_batch_is(method):
     """The meta device stands in for a GPU: a tensor the loss made on the CPU would meet the
     batch's and stop it."""
-    model, loss, batch = training_losses()[method]
+    model, loss, batch = loss_cases()[method]
     value = loss(model.to("meta"), {key: tensor.to("meta") for key, tensor in batch.items()})
     assert value.device.type == "meta" and value.ndim == 0

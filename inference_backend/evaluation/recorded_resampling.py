@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from inference_backend.imaging import resampling
 from inference_backend.imaging.volume import Grid, Volume
+from inference_backend.progress import Progress
 
 
 def grid_record(grid: Grid) -> list:
@@ -42,22 +43,23 @@ def recorded_resampling(answers: dict[str, np.ndarray], record: bool) -> Iterato
     ``answers`` (``record``) or serves them from it; ITK's comes back on exit."""
     original = resampling.resample
 
-    def resample(volume: Volume, grid: Grid, kind: str = "bspline", progress=None) -> Volume:
+    def resample(volume: Volume, grid: Grid, kind: str = "bspline", progress: Progress | None = None) -> Volume:
         key = question_digest(volume, grid, kind)
         if record:
             answers.setdefault(key, original(volume, grid, kind, progress).array)
         elif key not in answers:
             raise LookupError(f"the record holds no {kind} resampling of this volume onto {grid.size}")
-        return Volume(answers[key], grid)
+        return Volume(answers[key].copy(), grid)
 
-    def rebind(old, new) -> None:
+    def rebind(old: Callable[..., Volume], new: Callable[..., Volume]) -> None:
         for module in list(sys.modules.values()):
             if getattr(module, "resample", None) is old:
                 module.resample = new
-        resampling.bspline_upsampling_matrix.cache_clear()  # it resamples: its cached answers bypass the record
 
     rebind(original, resample)
+    resampling.bspline_upsampling_matrix.cache_clear()  # it resamples: answers cached before would bypass the record
     try:
         yield
     finally:
         rebind(resample, original)
+        resampling.bspline_upsampling_matrix.cache_clear()  # nor may the record's stay cached after

@@ -161,7 +161,7 @@ def training_parser(description: str, name: str, lr: float) -> argparse.Argument
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the training step")
     parser.add_argument("--device", default="cpu", help="where the network trains: cpu, cuda or cuda:N (the data engine runs on the CPU)")
-    parser.add_argument("--workers", type=int, default=1, help="data-engine processes (each draws its own seeded pairs)")
+    parser.add_argument("--workers", type=int, default=1, help="data-engine processes, each drawing its own seeded pairs (0: in the training process)")
     parser.add_argument("--in-plane-share", type=parse_share, default=0.3, help="fraction of in-plane (both axes) degradations")
     parser.add_argument(
         "--factors", type=parse_factors, default=training_data.DEFAULT_FACTORS, help="down-sampling factors drawn for the pairs, e.g. 4 or 2,3,4,5,6"
@@ -240,6 +240,8 @@ def train(recipe: TrainingRecipe, args: argparse.Namespace, command: str) -> int
     with ``--export``, exported with their card. ``command`` reproduces this session."""
     if recipe.sources is None and args.data is None:
         raise SystemExit("no --data folder (../shared/data is absent)")
+    if args.workers < 0:
+        raise SystemExit("--workers: a number of processes, 0 or more")
     try:
         args.device = resolve_device(args.device)
     except MRISRError as error:
@@ -302,7 +304,7 @@ def pair_loader(recipe: TrainingRecipe, args: argparse.Namespace, step: int) -> 
         batch_size=args.batch,
         num_workers=args.workers,
         worker_init_fn=lambda _: torch.set_num_threads(1),
-        persistent_workers=True,
+        persistent_workers=args.workers > 0,
         pin_memory=args.device.startswith("cuda"),
     )
 
