@@ -19,6 +19,7 @@ benchmarks/results/studies/gpu/results.{json,md}.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import platform
@@ -26,7 +27,6 @@ import sys
 import time
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ DEVICE_COLUMNS = ("gpu_first_s", "gpu_warm_s", "speed_up", "psnr_gpu", "gpu_vs_c
 SIZE = (96, 96, 96)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Job:
     name: str
     case: str  # "thick-slices" or "imputation"
@@ -84,12 +84,9 @@ def cases() -> dict[str, tuple[Volume, Volume]]:
 
 
 def run(job: Job, acquisition: Volume, geometry: JobOptions, device: str) -> tuple[np.ndarray, float, dict]:
-    from inference_backend.job import JobOptions
     from inference_backend.pipeline import process
 
-    options = JobOptions(
-        method=job.method, method_options=job.options, scale=geometry.scale, target=geometry.target, samples=job.samples, device=device
-    )
+    options = dataclasses.replace(geometry, method=job.method, method_options=job.options, samples=job.samples, device=device)
     started = time.perf_counter()
     outputs = process(acquisition, options)
     return outputs.sr.array, time.perf_counter() - started, outputs.report

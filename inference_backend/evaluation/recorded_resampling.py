@@ -9,6 +9,7 @@ question the record lacks stops the job: nothing is answered approximately.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sys
@@ -21,14 +22,13 @@ from inference_backend.imaging.volume import Grid, Volume
 from inference_backend.progress import Progress
 
 
-def grid_record(grid: Grid) -> list:
-    """The grid as JSON-able lists (size, spacing, origin, direction)."""
-    return [list(grid.size), list(grid.spacing), list(grid.origin), np.asarray(grid.direction).tolist()]
+def grid_record(grid: Grid) -> dict:
+    """The grid as JSON (its fields are plain numbers)."""
+    return dataclasses.asdict(grid)
 
 
-def grid_from(record: list) -> Grid:
-    size, spacing, origin, direction = record
-    return Grid(tuple(size), tuple(spacing), tuple(origin), np.asarray(direction))
+def grid_from(record: dict) -> Grid:
+    return Grid(**record)
 
 
 def question_digest(volume: Volume, grid: Grid, kind: str) -> str:
